@@ -1,0 +1,57 @@
+"""Celery bound to the Flask app (Flask's documented pattern), JSON only.
+
+Without CRISIS_REDIS_URL the broker is kombu's in-memory transport and the demo runs a worker and
+beat inside its own process; with it, Redis is the broker and `crisis worker` / `crisis beat` run
+the same task code in their own processes.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from celery import Celery, Task
+from flask import Flask
+
+QUEUES = ("publish", "bulk", "default")
+
+
+def celery_init_app(app: Flask) -> Celery:
+    class FlaskTask(Task):
+        def __call__(self, *args, **kwargs):
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    redis_url = app.config.get("REDIS_URL")
+    celery = Celery(app.import_name, task_cls=FlaskTask)
+    celery.conf.update(
+        broker_url=redis_url or "memory://",
+        # Polling the in-memory broker every 10 ms lets the demo start tasks within milliseconds.
+        broker_transport_options={"polling_interval": 0.01} if not redis_url else {
+            "visibility_timeout": 3600,
+        },
+        broker_connection_retry_on_startup=True,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue="default",
+        task_routes={"crisis.tasks.publish.*": {"queue": "publish"},
+                     "crisis.tasks.sms.*": {"queue": "bulk"}},
+        task_always_eager=bool(app.config.get("CELERY_EAGER")),
+        task_eager_propagates=True,
+        beat_schedule={
+            "heartbeat": {
+                "task": "crisis.tasks.housekeeping.heartbeat",
+                "schedule": timedelta(seconds=float(app.config["HEARTBEAT_SECONDS"])),
+            },
+        },
+        timezone="UTC",
+    )
+    celery.set_default()
+    app.extensions["celery"] = celery
+    import crisis.tasks  # noqa: F401  (registers the shared tasks)
+
+    return celery

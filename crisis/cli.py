@@ -1,0 +1,198 @@
+"""The `crisis` command. Flask-Migrate adds `crisis db ...`."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+import sqlalchemy as sa
+from flask.cli import FlaskGroup, with_appcontext
+
+from crisis import create_app
+
+
+@click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=True)
+def main() -> None:
+    """Crisis communication console."""
+
+
+@main.command()
+@click.option("--port", default=5000, show_default=True, help="Port of the console.")
+@click.option("--sandbox-port", default=5055, show_default=True, help="Port of the channel sandbox.")
+@click.option("--instance", type=click.Path(file_okay=False), help="Folder for the database and keys.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+def demo(port: int, sandbox_port: int, instance: str | None, host: str) -> None:
+    """Run everything in one process: console, worker, beat and sandbox, on SQLite."""
+    from crisis import database, seed
+    from crisis.embedded import Embedded
+    from crisis.extensions import socketio
+
+    if instance:
+        os.environ["CRISIS_INSTANCE_PATH"] = os.path.abspath(instance)
+    public = os.environ.get("CRISIS_PUBLIC_URL", f"http://127.0.0.1:{port}")
+    app = create_app(
+        {
+            "PUBLIC_URL": public,
+            "SANDBOX_URL": os.environ.get("CRISIS_SANDBOX_URL", f"http://127.0.0.1:{sandbox_port}"),
+        }
+    )
+    if app.config.get("REDIS_URL"):
+        raise click.UsageError("crisis demo is the embedded mode: unset CRISIS_REDIS_URL")
+    database.upgrade(app)
+    with app.app_context():
+        team = seed.seed_demo(app.instance_path)
+    Embedded(app).start(sandbox_port=sandbox_port)
+    click.echo(f"\ncrisis console: {public}/console/   (sandbox: http://127.0.0.1:{sandbox_port})")
+    click.echo("Demo accounts (also in the instance folder, demo-accounts.txt):")
+    for email, password in team.items():
+        click.echo(f"  {email:28} {password}")
+    # FlaskGroup marks the process as "run from the CLI", which makes app.run() a no-op.
+    os.environ.pop("FLASK_RUN_FROM_CLI", None)
+    socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True, use_reloader=False)
+
+
+@main.command()
+@click.option("--port", default=5055, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--console-url", default=None, help="Where inbound events go (default: CRISIS_PUBLIC_URL).")
+def sandbox(port: int, host: str, console_url: str | None) -> None:
+    """Serve the channel sandbox (X, Graph and Twilio emulators) on its own."""
+    from werkzeug.serving import run_simple
+
+    from channels.sandbox import create_sandbox_app
+
+    config = {
+        "CONSOLE_URL": console_url or os.environ.get("CRISIS_PUBLIC_URL", "http://127.0.0.1:5000"),
+        "SANDBOX_TOKEN": os.environ.get("CRISIS_SANDBOX_TOKEN"),
+    }
+    if not config["SANDBOX_TOKEN"]:
+        click.echo("warning: no CRISIS_SANDBOX_TOKEN set, the control API is open", err=True)
+    run_simple(host, port, create_sandbox_app(config), threaded=True)
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.option("--queues", default="publish,bulk,default", show_default=True)
+@click.option("--concurrency", default=4, show_default=True)
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+@with_appcontext
+def worker(queues: str, concurrency: int, celery_args: tuple[str, ...]) -> None:
+    """Run a Celery worker (production: needs CRISIS_REDIS_URL)."""
+    celery = _production_celery()
+    celery.worker_main(
+        ["worker", "-Q", queues, "-c", str(concurrency), "--loglevel", "INFO", *celery_args]
+    )
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+@with_appcontext
+def beat(celery_args: tuple[str, ...]) -> None:
+    """Run Celery beat (production: needs CRISIS_REDIS_URL)."""
+    from flask import current_app
+
+    schedule = os.path.join(current_app.instance_path, "beat-schedule")
+    _production_celery().start(["beat", "-s", schedule, "--loglevel", "INFO", *celery_args])
+
+
+def _production_celery():
+    from flask import current_app
+
+    if not current_app.config.get("REDIS_URL"):
+        raise click.UsageError("set CRISIS_REDIS_URL: without it the broker is in-memory (demo only)")
+    return current_app.extensions["celery"]
+
+
+@main.group()
+def users() -> None:
+    """Manage the team."""
+
+
+@users.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["viewer", "editor", "approver", "admin"]), required=True)
+@click.option("--name", default="")
+@with_appcontext
+def users_create(email: str, role: str, name: str) -> None:
+    """Create a user; the password is read from stdin or prompted for."""
+    from crisis.auth import accounts
+    from crisis.extensions import db
+    from crisis.models import Role
+
+    if sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    try:
+        user = accounts.create_user(email, password, Role(role), name=name)
+        db.session.commit()
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    except sa.exc.IntegrityError:
+        raise click.UsageError(f"a user with e-mail {email} exists already") from None
+    click.echo(f"created user {user.id} ({role})")
+
+
+@main.group()
+def tokens() -> None:
+    """API bearer tokens."""
+
+
+@tokens.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["viewer", "editor", "approver", "admin"]))
+@click.option("--days", type=int, default=None, help="Lifetime in days (default 90).")
+@click.option("--name", default="")
+@with_appcontext
+def tokens_create(email: str, role: str | None, days: int | None, name: str) -> None:
+    """Create a token for a user and print it once."""
+    from crisis.auth import accounts
+    from crisis.extensions import db
+    from crisis.models import Role, User
+
+    user = db.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise click.UsageError(f"no user with e-mail {email}")
+    try:
+        token, raw = accounts.create_token(user, Role(role) if role else None, days, name)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    db.session.commit()
+    click.echo(f"token {token.id} ({token.role.value}, expires {token.expires_at:%Y-%m-%d}):")
+    click.echo(raw)
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=int)
+@with_appcontext
+def tokens_revoke(token_id: int) -> None:
+    """Revoke a token by its id."""
+    from crisis.auth import accounts
+    from crisis.extensions import db
+    from crisis.models import ApiToken
+
+    token = db.session.get(ApiToken, token_id)
+    if token is None:
+        raise click.UsageError(f"no token {token_id}")
+    accounts.revoke_token(token)
+    db.session.commit()
+    click.echo(f"revoked token {token_id}")
+
+
+@main.group()
+def audit() -> None:
+    """The audit trail."""
+
+
+@audit.command("verify")
+@with_appcontext
+def audit_verify() -> None:
+    """Check the whole chain; exit 1 and list every break when it was tampered with."""
+    from crisis import audit as audit_trail
+
+    result = audit_trail.verify()
+    for problem in result.problems:
+        click.echo(f"BROKEN: {problem}")
+    if not result.ok:
+        sys.exit(1)
+    click.echo(f"ok: {result.checked} entries, chain intact")

@@ -1,0 +1,68 @@
+"""Configuration: defaults here, then CRISIS_-prefixed environment variables, then create_app's mapping."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+
+class Defaults:
+    """The embedded default: SQLite, in-memory broker, everything in one process."""
+
+    SECRET_KEY: str | None = None  # generated into the instance folder when not configured
+    AUDIT_KEY: str | None = None  # HMAC key of the audit chain, kept outside the database
+    DATABASE_URL: str | None = None  # None: SQLite at instance/crisis.db
+    REDIS_URL: str | None = None  # None: embedded Celery (memory transport), no message queue
+    PUBLIC_URL = "http://127.0.0.1:5000"
+    SANDBOX_URL: str | None = None  # when set, every live channel talks to the sandbox
+    SANDBOX_TOKEN: str | None = None
+
+    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
+    SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_IDLE_MINUTES = 30
+    SESSION_REFRESH_EACH_REQUEST = True
+
+    WTF_CSRF_TIME_LIMIT = None  # the session's idle timeout already bounds a token's life
+    RATELIMIT_HEADERS_ENABLED = True
+    LOGIN_RATE_LIMIT = "5 per minute;30 per hour"
+
+    BABEL_DEFAULT_LOCALE = "nl"
+    BABEL_DEFAULT_TIMEZONE = "Europe/Amsterdam"
+    LANGUAGES = ("nl", "en")
+
+    CELERY_EAGER = False  # tests of pure logic may run tasks inline
+    HEARTBEAT_SECONDS = 10.0
+    API_TOKEN_DAYS = 90
+
+
+def finalize(config: dict[str, Any], instance_path: str) -> None:
+    """Derive settings that depend on others once every source has been read."""
+    instance = Path(instance_path)
+    if not config.get("SQLALCHEMY_DATABASE_URI"):
+        config["SQLALCHEMY_DATABASE_URI"] = config.get("DATABASE_URL") or (
+            f"sqlite:///{instance / 'crisis.db'}"
+        )
+    public_https = str(config.get("PUBLIC_URL", "")).startswith("https://")
+    config.setdefault("SESSION_COOKIE_SECURE", public_https)
+    config.setdefault("REMEMBER_COOKIE_SECURE", public_https)
+    config["PERMANENT_SESSION_LIFETIME"] = timedelta(minutes=int(config["SESSION_IDLE_MINUTES"]))
+    config.setdefault("RATELIMIT_STORAGE_URI", config.get("REDIS_URL") or "memory://")
+    for name in ("SECRET_KEY", "AUDIT_KEY"):
+        if not config.get(name):
+            config[name] = _instance_secret(instance, name.lower())
+
+
+def _instance_secret(instance: Path, name: str) -> str:
+    """A random secret kept in a file of the instance folder, created on first use."""
+    import secrets
+
+    instance.mkdir(parents=True, exist_ok=True)
+    path = instance / f"{name}.key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()

@@ -1,0 +1,3 @@
+"""Celery tasks. Each takes ids, is safe to run twice, and is enqueued only after commit."""
+
+from crisis.tasks import housekeeping  # noqa: F401

@@ -267,14 +267,15 @@ _NUCLEUS_RE = re.compile(
 _WORD_RE = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
 _WORD_PART_RE = re.compile(r"[^\W\d_]+")
 # Links, addresses, handles and hashtags are not read as words, so they must not count as such.
+# The look-behinds let a match start only where a run of characters starts: without them a long
+# pasted token makes the search quadratic, and the preview runs on every keystroke.
 _NOT_PROSE_RE = re.compile(
-    r"(?:https?://|www\.)\S+|\S+@\S+\.\w+|[@#]\w+"
-    r"|\b[\w-]+(?:\.[\w-]+)*\.(?:nl|com|org|net|eu|be|de|info)\b(?:/\S*)?",
+    r"(?:https?://|www\.)\S+|(?<![\w.+-])[\w.+-]+@\S+|[@#]\w+"
+    r"|(?<![\w.-])[\w-]+(?:\.[\w-]+)*\.(?:nl|com|org|net|eu|be|de|info)\b(?:/\S*)?",
     re.IGNORECASE,
 )
-# A sentence ends at . ! ? or … followed by a space and no lower-case letter (so "o.a. de" does
-# not end one), or at a line break: messages put separate points on separate lines.
-_SENTENCE_BREAK_RE = re.compile(r"(?<=[.!?…])\s+(?![\sa-zà-ÿ])|\s*\n\s*")
+_SPACE_RUN_RE = re.compile(r"\s+")
+SENTENCE_END = ".!?…"
 
 _hyphenators: dict[str, pyphen.Pyphen] = {}
 
@@ -334,7 +335,8 @@ def readability(text: str, language: str = "nl") -> Readability:
     Only Dutch is supported (ValueError otherwise).
     """
     _hyphenator(language)
-    sentences = [words for words in (_words(text, span) for span in _sentences(text)) if words]
+    prose = _prose(text)
+    sentences = [words for words in (_words(prose, span) for span in _sentences(text)) if words]
     words = [word for sentence in sentences for word in sentence]
     syllables = sum(word["syllables"] for word in words)
     score = _flesch_douma(len(words), len(sentences), syllables)
@@ -351,21 +353,30 @@ def readability(text: str, language: str = "nl") -> Readability:
 
 def _sentences(text: str) -> list[tuple[int, int]]:
     spans, start = [], 0
-    for match in _SENTENCE_BREAK_RE.finditer(text):
-        spans.append((start, match.start()))
-        start = match.end()
+    for space in _SPACE_RUN_RE.finditer(text):
+        if _ends_sentence(text, space):
+            spans.append((start, space.start()))
+            start = space.end()
     spans.append((start, len(text)))
     return spans
 
 
-def _words(text: str, span: tuple[int, int]) -> list[dict[str, Any]]:
-    start, end = span
-    skipped = [m.span() for m in _NOT_PROSE_RE.finditer(text, start, end)]
-    return [
-        _word(match)
-        for match in _WORD_RE.finditer(text, start, end)
-        if not any(a <= match.start() < b for a, b in skipped)
-    ]
+def _ends_sentence(text: str, space: re.Match[str]) -> bool:
+    # A line break always does: messages put separate points on separate lines. Otherwise . ! ?
+    # or … before the space, and no lower-case letter after it (so "o.a. de" goes on).
+    if "\n" in space.group():
+        return True
+    before, after = text[space.start() - 1 : space.start()], text[space.end() : space.end() + 1]
+    return before != "" and before in SENTENCE_END and not after.islower()
+
+
+def _prose(text: str) -> str:
+    # Blank out links and the like with spaces of the same length, so positions stay true.
+    return _NOT_PROSE_RE.sub(lambda m: " " * len(m.group()), text)
+
+
+def _words(prose: str, span: tuple[int, int]) -> list[dict[str, Any]]:
+    return [_word(match) for match in _WORD_RE.finditer(prose, *span)]
 
 
 def _word(match: re.Match[str]) -> dict[str, Any]:

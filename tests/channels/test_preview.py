@@ -117,6 +117,7 @@ def test_x_invalid_when_too_long():
     assert (result["weighted_length"], result["valid"]) == (320, False)
 
 
+@pytest.mark.timeout(10)  # the preview runs per keystroke: nothing in it may be quadratic
 def test_facebook_limit():
     assert preview("a" * FACEBOOK_LIMIT, ["facebook"])["facebook"]["valid"] is True
     assert preview("a" * (FACEBOOK_LIMIT + 1), ["facebook"])["facebook"]["valid"] is False

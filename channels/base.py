@@ -79,11 +79,16 @@ class ChannelError(Exception):
 
 
 class TransientChannelError(ChannelError):
-    """Try again later; `retry_after` is the provider's own wait in seconds when it gave one."""
+    """Try again later; `retry_after` is the provider's own wait in seconds when it gave one.
 
-    def __init__(self, message: str, retry_after: float | None = None):
+    `uncertain` is True when the request may have reached the provider (a read timeout): the
+    caller must ask the provider (`find`) before sending again, never resend blindly.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None, uncertain: bool = False):
         super().__init__(message)
         self.retry_after = retry_after
+        self.uncertain = uncertain
 
 
 class PermanentChannelError(ChannelError):

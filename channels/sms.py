@@ -12,11 +12,12 @@ Phone numbers are personal data: they never appear in log lines or exception mes
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, NamedTuple, TypeVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -39,9 +40,15 @@ from channels.base import (
     Rendering,
     TransientChannelError,
 )
-from channels.transport import provider_session
+from channels.text import SMS_LIMITS, sms_info
+from channels.transport import outcome_uncertain, provider_session
 
 T = TypeVar("T")
+
+# TwilioHttpClient logs every request's query at INFO, and `messages.list(to=...)` puts a phone
+# number there; its own logger is kept at WARNING so no log level setting can leak numbers.
+_http_log = logging.getLogger("channels.sms.http")
+_http_log.setLevel(logging.WARNING)
 
 SANDBOX_PATH = "/twilio"
 # Mounted on every https origin of the client's own session: Twilio's domains (api, messaging,
@@ -61,9 +68,7 @@ TRANSIENT_CODES = {"20429": DEFAULT_RETRY_AFTER, "21611": QUEUE_FULL_RETRY_AFTER
 # Twilio's default keywords (long codes and toll-free, docs/channels.md §3.7), and the Dutch words
 # residents are told to use ("Afmelden: stuur STOP"); Twilio honours the Dutch ones only with
 # Advanced Opt-Out, so the console mirrors them itself.
-STOP_KEYWORDS = frozenset(
-    {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
-)
+STOP_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"})
 START_KEYWORDS = frozenset({"START", "YES", "UNSTOP"})
 HELP_KEYWORDS = frozenset({"HELP", "INFO"})
 DUTCH_STOP_KEYWORDS = frozenset({"AFMELDEN", "UITSCHRIJVEN"})
@@ -91,48 +96,11 @@ STATUS_RANK = {
 
 # --- segment counting -------------------------------------------------------------------------
 
-GSM7_BASIC = frozenset(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-GSM7_EXT = frozenset("\f^{}\\[~]|€")
-
-
-class SmsInfo(NamedTuple):
-    """How an SMS text is encoded: `GSM-7` or `UCS-2`, units (septets or UTF-16 units), parts."""
-
-    encoding: str
-    units: int
-    segments: int
-
-
-def sms_info(text: str) -> SmsInfo:
-    """Count the encoding, units and segments of `text` as Twilio bills it (channels.md §6.2).
-
-    The one place this module counts segments; `channels.text.sms_info` replaces it once that
-    module exists, so the preview, the adapter and the sandbox all agree.
-    """
-    if all(c in GSM7_BASIC or c in GSM7_EXT for c in text):
-        encoding, single, multi = "GSM-7", 160, 153
-        units = [2 if c in GSM7_EXT else 1 for c in text]
-    else:
-        encoding, single, multi = "UCS-2", 70, 67
-        units = [2 if ord(c) > 0xFFFF else 1 for c in text]  # astral characters: 2 UTF-16 units
-    total = sum(units)
-    if total <= single:
-        return SmsInfo(encoding, total, 1 if total else 0)
-    segments, current = 1, 0
-    for unit in units:  # never split an escape pair or a surrogate pair across parts
-        if current + unit > multi:
-            segments, current = segments + 1, 0
-        current += unit
-    return SmsInfo(encoding, total, segments)
-
 
 def unit_limit(encoding: str, segments: int = MAX_SEGMENTS) -> int:
-    """How many units fit in `segments` parts of `encoding` (153 or 67 per part when split)."""
-    single, multi = (160, 153) if encoding == "GSM-7" else (70, 67)
-    return single if segments == 1 else multi * segments
+    """Return how many units fit in `segments` parts of `encoding` (153 or 67 per split part)."""
+    single, per_part = SMS_LIMITS[encoding][1:]
+    return single if segments == 1 else per_part * segments
 
 
 # --- the HTTP client --------------------------------------------------------------------------
@@ -147,7 +115,7 @@ class RedirectingHttpClient(TwilioHttpClient):
 
     def __init__(self, sandbox_url: str | None = None, timeout: float = DEFAULT_TIMEOUT):
         """`sandbox_url` is the sandbox origin (None: the real Twilio); `timeout` in seconds."""
-        super().__init__(timeout=timeout)
+        super().__init__(timeout=timeout, logger=_http_log)
         provider_session(TWILIO_ORIGINS, sandbox_url, SANDBOX_PATH, timeout, session=self.session)
         self._local = threading.local()
 
@@ -244,7 +212,7 @@ class SmsChannel(Channel):
             "encoding": info.encoding,
             "segments": info.segments,
             "max_segments": cls.max_segments,
-            "non_gsm_characters": non_gsm_characters(text),
+            "non_gsm_characters": list(dict.fromkeys(c["char"] for c in info.ucs2_chars)),
         }
         return Rendering(cls.name, text, info.units, limit, valid, details)
 
@@ -306,9 +274,7 @@ class SmsChannel(Channel):
         found: dict[str, Receipt] = {}
 
         def scan() -> None:
-            pages = self.client.messages.stream(
-                date_sent_after=_utc(since) - FIND_CLOCK_SKEW, page_size=1000
-            )
+            pages = self.client.messages.stream(date_sent_after=_utc(since) - FIND_CLOCK_SKEW, page_size=1000)
             for message in pages:
                 if message.to in wanted and message.to not in found and _is_outbound(message):
                     if text is None or message.body == text:
@@ -320,9 +286,7 @@ class SmsChannel(Channel):
     def check(self) -> ChannelStatus:
         """Fetch the account: proves the credentials and shows whether it is active."""
         try:
-            account = self._call(
-                lambda: self.client.api.v2010.accounts(self.account_sid).fetch()
-            )
+            account = self._call(lambda: self.client.api.v2010.accounts(self.account_sid).fetch())
         except ChannelError as exc:
             return ChannelStatus(ok=False, detail=str(exc))
         status = str(account.status or "unknown")
@@ -339,10 +303,12 @@ class SmsChannel(Channel):
             return fn()
         except TwilioException as exc:
             error = twilio_error(exc, self.http_client.last_headers())
-        except requests.Timeout:
-            error = TransientChannelError("Twilio did not answer in time")
         except requests.RequestException as exc:
-            error = TransientChannelError(f"could not reach Twilio ({type(exc).__name__})")
+            # A read timeout may hide a message Twilio accepted: `uncertain` makes the caller
+            # reconcile with `find` before sending again.
+            error = TransientChannelError(
+                f"Twilio did not answer ({type(exc).__name__})", uncertain=outcome_uncertain(exc)
+            )
         raise error from None
 
 
@@ -406,15 +372,6 @@ def _retry_after(headers: Mapping[str, str], default: float | None) -> float | N
         return max(0.0, float(value)) if value is not None else default
     except ValueError:  # an HTTP date instead of seconds: not worth parsing, use the default
         return default
-
-
-def non_gsm_characters(text: str) -> list[str]:
-    """List the distinct characters that force `text` into UCS-2 (ë, ï, curly quotes...)."""
-    seen: dict[str, None] = {}
-    for char in text:
-        if char not in GSM7_BASIC and char not in GSM7_EXT:
-            seen.setdefault(char)
-    return list(seen)
 
 
 # --- inbound ----------------------------------------------------------------------------------

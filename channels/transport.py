@@ -29,6 +29,8 @@ class ProviderAdapter(HTTPAdapter):
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
         if self.target is not None:
+            # Proxies were chosen for the provider's URL; the sandbox is reached directly.
+            kwargs["proxies"] = {}
             url = urlsplit(request.url)
             path = self.target.path.rstrip("/") + url.path
             request.url = urlunsplit(
@@ -54,3 +56,18 @@ def provider_session(
     for origin in origins:
         session.mount(origin, ProviderAdapter(target, timeout=timeout))
     return session
+
+
+def outcome_uncertain(exc: BaseException) -> bool:
+    """Did a failed request possibly reach the provider?
+
+    Only a refused or timed-out connect is sure not to have.
+    """
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    if isinstance(exc, requests.Timeout):
+        return True  # a read timeout: the provider may have acted on it
+    if isinstance(exc, requests.ConnectionError):
+        text = repr(exc)
+        return not ("NewConnectionError" in text or "Connection refused" in text)
+    return False

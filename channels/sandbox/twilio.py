@@ -57,7 +57,8 @@ import requests
 from flask import Blueprint, Response, current_app, jsonify, request
 from twilio.request_validator import RequestValidator
 
-from channels.sms import classify_keyword, sms_info
+from channels.sms import classify_keyword
+from channels.text import sms_info
 
 API_VERSION = "2010-04-01"
 log = logging.getLogger(__name__)
@@ -284,7 +285,7 @@ class Dispatcher:
 
 
 class Store:
-    """Everything the Twilio sandbox knows; thread-safe, O(1) on the send path."""
+    """Everything the Twilio sandbox knows; thread-safe, with no scans on the send path."""
 
     def __init__(self, config: Mapping[str, Any]):
         """Read credentials and sandbox settings from `config` (DEFAULTS overridden)."""
@@ -542,8 +543,12 @@ class Store:
             return self._messages.get(sid)
 
     def page(
-        self, filters: Mapping[str, str | None], lo: float | None, hi: float | None,
-        size: int, before_seq: int | None,
+        self,
+        filters: Mapping[str, str | None],
+        lo: float | None,
+        hi: float | None,
+        size: int,
+        before_seq: int | None,
     ) -> tuple[list[Message], bool]:
         """Return up to `size` messages, newest first, created in [lo, hi), and whether more follow.
 
@@ -620,7 +625,7 @@ class Store:
         """Map a public URL onto the origin the sandbox can reach (TWILIO_SANDBOX_RESOLVE)."""
         for origin, target in self._resolve.items():
             if url == origin or url.startswith(origin.rstrip("/") + "/"):
-                return target.rstrip("/") + url[len(origin.rstrip("/")):]
+                return target.rstrip("/") + url[len(origin.rstrip("/")) :]
         return url
 
     def record_callback(self, job: Job, status: int | None, error: str | None) -> None:

@@ -18,7 +18,8 @@ class RunningSandbox:
         self.app = create_sandbox_app(config)
         self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)
 
     def __enter__(self):
         self.thread.start()
@@ -26,6 +27,7 @@ class RunningSandbox:
 
     def __exit__(self, *exc):
         self.server.shutdown()
+        self.server.server_close()
 
     def control(self, method: str, path: str, **kwargs):
         response = requests.request(method, f"{self.url}/_sandbox{path}", timeout=5, **kwargs)

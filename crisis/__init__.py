@@ -41,7 +41,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 def _init_extensions(app: Flask) -> None:
     from crisis import database
     from crisis.celery_app import celery_init_app
-    from crisis.extensions import babel, csrf, db, limiter, login_manager, migrate, socketio
+    from crisis.extensions import babel, csrf, db, limiter, login_manager, migrate
     from crisis.i18n import select_locale, select_timezone
 
     db.init_app(app)
@@ -54,16 +54,11 @@ def _init_extensions(app: Flask) -> None:
     csrf.init_app(app)
     limiter.init_app(app)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
-    socketio.init_app(
-        app,
-        async_mode="threading",
-        message_queue=app.config.get("REDIS_URL"),
-        # None: only same-origin pages may open a socket (a cross-site page cannot ride a session).
-        cors_allowed_origins=None,
-    )
     celery_init_app(app)
     import crisis.auth.accounts  # noqa: F401  (user and token loaders)
-    import crisis.live  # noqa: F401  (socket handlers)
+    from crisis import live
+
+    live.init_app(app)  # a SocketIO of this app's own, with the /console handlers
 
 
 def _register_blueprints(app: Flask) -> None:
@@ -71,7 +66,10 @@ def _register_blueprints(app: Flask) -> None:
     from crisis.auth import bp as auth_bp
     from crisis.console import bp as console_bp
     from crisis.incidents import bp as incidents_bp
+    from crisis.messages import bp as messages_bp
     from crisis.public import bp as public_bp
+    from crisis.webhooks import bp as webhooks_bp
 
-    for blueprint in (auth_bp, console_bp, incidents_bp, api_bp, public_bp):
+    for blueprint in (auth_bp, console_bp, incidents_bp, messages_bp, api_bp, public_bp,
+                      webhooks_bp):
         app.register_blueprint(blueprint)

@@ -40,12 +40,20 @@ def celery_init_app(app: Flask) -> Celery:
         task_default_queue="default",
         task_routes={"crisis.tasks.publish.*": {"queue": "publish"},
                      "crisis.tasks.sms.*": {"queue": "bulk"}},
+        # A hung provider call must not hold a worker forever; tasks are safe to run again.
+        task_soft_time_limit=300,
+        task_time_limit=360,
         task_always_eager=bool(app.config.get("CELERY_EAGER")),
         task_eager_propagates=True,
         beat_schedule={
             "heartbeat": {
                 "task": "crisis.tasks.housekeeping.heartbeat",
                 "schedule": timedelta(seconds=float(app.config["HEARTBEAT_SECONDS"])),
+            },
+            "sweep": {
+                "task": "crisis.tasks.sweeps.sweep",
+                "schedule": timedelta(seconds=float(app.config["SWEEP_SECONDS"])),
+                "options": {"expires": float(app.config["SWEEP_SECONDS"]) * 5},
             },
         },
         timezone="UTC",

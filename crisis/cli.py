@@ -26,7 +26,6 @@ def demo(port: int, sandbox_port: int, instance: str | None, host: str) -> None:
     """Run everything in one process: console, worker, beat and sandbox, on SQLite."""
     from crisis import database, seed
     from crisis.embedded import Embedded
-    from crisis.extensions import socketio
 
     if instance:
         os.environ["CRISIS_INSTANCE_PATH"] = os.path.abspath(instance)
@@ -49,7 +48,9 @@ def demo(port: int, sandbox_port: int, instance: str | None, host: str) -> None:
         click.echo(f"  {email:28} {password}")
     # FlaskGroup marks the process as "run from the CLI", which makes app.run() a no-op.
     os.environ.pop("FLASK_RUN_FROM_CLI", None)
-    socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True, use_reloader=False)
+    app.extensions["socketio"].run(
+        app, host=host, port=port, allow_unsafe_werkzeug=True, use_reloader=False
+    )
 
 
 @main.command()

@@ -34,6 +34,14 @@ class Defaults:
     BABEL_DEFAULT_TIMEZONE = "Europe/Amsterdam"
     LANGUAGES = ("nl", "en")
 
+    # Every text of a drill starts with the marker of its language; GSM-7 only, so SMS stays cheap.
+    DRILL_MARKERS = {"nl": "OEFENING:", "en": "EXERCISE:"}
+    PUBLISH_MAX_ATTEMPTS = 8
+    PUBLISH_BACKOFF_MAX_SECONDS = 300.0
+    SWEEP_SECONDS = 2.0
+    SMS_RATE_SEGMENTS_PER_SECOND = 100.0
+    SMS_BATCH_SIZE = 100
+
     CELERY_EAGER = False  # tests of pure logic may run tasks inline
     HEARTBEAT_SECONDS = 10.0
     API_TOKEN_DAYS = 90
@@ -47,8 +55,9 @@ def finalize(config: dict[str, Any], instance_path: str) -> None:
             f"sqlite:///{instance / 'crisis.db'}"
         )
     public_https = str(config.get("PUBLIC_URL", "")).startswith("https://")
-    config.setdefault("SESSION_COOKIE_SECURE", public_https)
-    config.setdefault("REMEMBER_COOKIE_SECURE", public_https)
+    # Not setdefault: Flask's own defaults already hold SESSION_COOKIE_SECURE = False.
+    for name in ("SESSION_COOKIE_SECURE", "REMEMBER_COOKIE_SECURE"):
+        config[name] = bool(config.get(name)) or public_https
     config["PERMANENT_SESSION_LIFETIME"] = timedelta(minutes=int(config["SESSION_IDLE_MINUTES"]))
     config.setdefault("RATELIMIT_STORAGE_URI", config.get("REDIS_URL") or "memory://")
     for name in ("SECRET_KEY", "AUDIT_KEY"):

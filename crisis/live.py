@@ -9,15 +9,36 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import current_app, request
+import sqlalchemy as sa
+from flask import Flask, current_app, request
 from flask_login import current_user
 from flask_socketio import SocketIO, disconnect, join_room
+from sqlalchemy.orm import Session
 
-from crisis.extensions import db, socketio
+from crisis.extensions import db
 
 NAMESPACE = "/console"
+_PENDING = "crisis_live_pending"
 TEAM_ROOM = "team"
 log = logging.getLogger(__name__)
+
+
+def init_app(app: Flask) -> SocketIO:
+    """Give the app its own SocketIO (app.extensions["socketio"]) with the /console handlers.
+
+    Flask-SocketIO keeps one server per SocketIO object, so a shared one would be re-pointed by
+    every create_app: the earlier app's handlers would then look sockets up in the wrong server.
+    """
+    sio = SocketIO(
+        app,
+        async_mode="threading",
+        message_queue=app.config.get("REDIS_URL"),
+        # None: only same-origin pages may open a socket (a cross-site page cannot ride a session).
+        cors_allowed_origins=None,
+    )
+    sio.on_event("connect", on_connect, namespace=NAMESPACE)
+    sio.on_event("join", on_join, namespace=NAMESPACE)
+    return sio
 
 
 def incident_room(incident_id: int) -> str:
@@ -36,9 +57,24 @@ def emit(event: str, payload: dict[str, Any], *, incident_id: int | None = None)
     _emitter().emit(event, payload, to=room, namespace=NAMESPACE)
 
 
+def after_commit(event: str, payload: dict[str, Any], *, incident_id: int | None = None) -> None:
+    """Emit once the current transaction commits, so a listener that reloads sees the change."""
+    pending = db.session().info.setdefault(_PENDING, [])
+    pending.append((event, payload, incident_id))
+
+
+def message_changed(message) -> None:
+    """Tell the incident's room a message changed (its state, deliveries or counts)."""
+    from crisis.messages.service import message_json
+
+    db.session.flush()
+    after_commit("message.updated", message_json(message), incident_id=message.incident_id)
+
+
 def drop_user(user_id: int) -> None:
     """Disconnect every socket of one user; they must reconnect and pass the checks again."""
-    server = socketio.server
+    sio = current_app.extensions.get("socketio")
+    server = sio.server if sio is not None else None
     if server is None:
         return
     for sid, _eio_sid in list(server.manager.get_participants(NAMESPACE, user_room(user_id))):
@@ -47,14 +83,32 @@ def drop_user(user_id: int) -> None:
 
 def _emitter():
     """The web app's SocketIO, or (in a worker process) a write-only one on the message queue."""
-    if socketio.server is not None:
-        return socketio
+    sio = current_app.extensions.get("socketio")
+    if sio is not None and sio.server is not None:
+        return sio
     emitter = current_app.extensions.get("crisis_emitter")
     if emitter is None:
         url = current_app.config.get("REDIS_URL")
         emitter = SocketIO(message_queue=url) if url else _NullEmitter()
         current_app.extensions["crisis_emitter"] = emitter
     return emitter
+
+
+@sa.event.listens_for(Session, "after_commit")
+def _emit_pending(session: Session) -> None:
+    pending = session.info.pop(_PENDING, [])
+    for event, payload, incident_id in pending:
+        try:
+            emit(event, payload, incident_id=incident_id)
+        except Exception:  # noqa: BLE001
+            # The commit stands; a lost notification is repaired by the page's reload on
+            # reconnect. Say so in the log rather than failing the request after the fact.
+            log.exception("could not emit %s", event)
+
+
+@sa.event.listens_for(Session, "after_soft_rollback")
+def _drop_pending(session: Session, previous_transaction) -> None:
+    session.info.pop(_PENDING, None)
 
 
 class _NullEmitter:
@@ -70,7 +124,6 @@ def _user_may_view() -> bool:
     return current_user.is_authenticated and can("incident.view", current_user.role)
 
 
-@socketio.on("connect", namespace=NAMESPACE)
 def on_connect(auth=None):
     if not _user_may_view():
         return False  # refused: the client sees a connect_error
@@ -79,7 +132,6 @@ def on_connect(auth=None):
     return True
 
 
-@socketio.on("join", namespace=NAMESPACE)
 def on_join(data):
     """Join an incident's room, after checking the session again and that the incident exists."""
     from crisis.models import Incident

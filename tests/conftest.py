@@ -142,6 +142,8 @@ def login(client, user, *, totp: bool = True) -> None:
                                            "csrf_token": token})
     assert response.status_code == 302, response.get_data(as_text=True)
     if totp and user.totp_secret:
+        # Logging in starts a new session (against fixation), and with it a new CSRF token.
+        token = csrf_token(client, "/account/totp")
         response = client.post("/account/totp", data={"code": user.code(), "csrf_token": token})
         assert response.status_code == 302
 
@@ -177,3 +179,42 @@ def live_server(app):
     server = LiveServer(app)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def running(app, live_server):
+    """A real worker (threads, in-process broker) and a sandbox that calls back the live server.
+
+    The app's channels are pointed at that sandbox, as in the demo.
+    """
+    from crisis.embedded import Embedded
+    from tests.channels.conftest import RunningSandbox
+
+    sandbox = RunningSandbox({"CONSOLE_URL": live_server.url, "TWILIO_SANDBOX_RATE": 1000})
+    sandbox.__enter__()
+    app.config.update(SANDBOX_URL=sandbox.url, PUBLIC_URL=live_server.url)
+    app.extensions.pop("crisis_channels", None)
+    embedded = Embedded(app, worker_concurrency=6)
+    embedded.start()
+    yield _Running(app, sandbox, live_server)
+    sandbox.__exit__()
+
+
+class _Running:
+    def __init__(self, app, sandbox, server):
+        self.app, self.sandbox, self.server = app, sandbox, server
+
+    def wait_for(self, predicate, timeout: float = 20.0, interval: float = 0.05):
+        """Poll `predicate` (run in an app context) until it returns something truthy."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.app.app_context():
+                value = predicate()
+                db.session.remove()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout}s waiting for {predicate.__name__}")
+            time.sleep(interval)

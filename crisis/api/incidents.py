@@ -2,7 +2,7 @@ from flask import abort, jsonify, request
 from flask_login import current_user
 
 from crisis.api import bp
-from crisis.auth.permissions import role_of_request, requires
+from crisis.auth.permissions import requires, role_of_request
 from crisis.extensions import db
 from crisis.incidents import service
 from crisis.models import Incident

@@ -16,11 +16,12 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 
 from crisis import audit
 from crisis.auth import accounts, bp
 from crisis.auth.forms import LoginForm, TotpForm
+from crisis.auth.permissions import requires
 from crisis.extensions import db, limiter
 from crisis.models import User
 from crisis.models.types import utcnow
@@ -64,7 +65,7 @@ def login():
 
 
 @bp.post("/logout")
-@login_required
+@requires("account.self")
 def logout():
     user = current_user._get_current_object()
     audit.record("logout", actor_id=user.id)
@@ -76,7 +77,7 @@ def logout():
 
 
 @bp.route("/account/totp", methods=["GET", "POST"])
-@login_required
+@requires("account.self")
 @limiter.limit(_login_limit, methods=["POST"])
 def totp():
     """Enrol (first time: a QR code) or pass the second factor for this session."""

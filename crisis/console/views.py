@@ -5,8 +5,8 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from crisis.auth import accounts
-from crisis.console import bp
 from crisis.auth.permissions import requires
+from crisis.console import bp
 from crisis.extensions import db
 from crisis.incidents.service import incidents_for_console
 from crisis.models import Role, User
@@ -16,12 +16,6 @@ from crisis.models import Role, User
 @requires("incident.view")
 def index():
     return render_template("console/index.html", incidents=incidents_for_console())
-
-
-@bp.get("/approvals")
-@requires("message.approve")
-def approvals():
-    return render_template("console/approvals.html", waiting=[])
 
 
 @bp.get("/admin/users")

@@ -4,9 +4,32 @@ from crisis.models.area import Area
 from crisis.models.audit import AuditEvent, AuditHead
 from crisis.models.heartbeat import Heartbeat
 from crisis.models.incident import Incident, IncidentMode, IncidentStatus, Severity
+from crisis.models.message import (
+    CHANNELS,
+    Delivery,
+    DeliveryEvent,
+    DeliveryState,
+    Message,
+    MessageKind,
+    MessageState,
+)
+from crisis.models.public_post import PublicPost
+from crisis.models.subscriber import RecipientState, SmsRecipient, Subscriber, SubscriberStatus
 from crisis.models.user import ApiToken, Role, User
 
 __all__ = [
+    "CHANNELS",
+    "Delivery",
+    "DeliveryEvent",
+    "DeliveryState",
+    "Message",
+    "MessageKind",
+    "MessageState",
+    "PublicPost",
+    "RecipientState",
+    "SmsRecipient",
+    "Subscriber",
+    "SubscriberStatus",
     "ApiToken",
     "Area",
     "AuditEvent",

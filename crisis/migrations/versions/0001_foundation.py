@@ -5,11 +5,10 @@ Revises:
 Create Date: 2026-11-29 02:57:06.508812
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import crisis.models.types
-
 
 # revision identifiers, used by Alembic.
 revision = '0001'

@@ -1,0 +1,247 @@
+"""The SMS fan-out on the `bulk` queue: recipient rows from the approval's snapshot, then batches.
+
+Each recipient row is claimed (queued → sending) and committed before its SMS is sent, so after a
+crash a row is either still queued (safe to send), or `sending` (the sweep asks Twilio whether it
+went), never sent twice. Every send waits for its slot in the global rate limit.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+
+import sqlalchemy as sa
+from celery import shared_task
+from flask import current_app
+
+from channels.base import ChannelError, Outbound, PermanentChannelError, TransientChannelError
+from channels.text import sms_info
+from crisis import live
+from crisis.channel_runtime import channels_for
+from crisis.extensions import db
+from crisis.messages import texts
+from crisis.messages.service import sms_counts
+from crisis.models import (
+    Delivery,
+    DeliveryState,
+    Message,
+    MessageState,
+    RecipientState,
+    SmsRecipient,
+    Subscriber,
+    SubscriberStatus,
+)
+from crisis.models.types import utcnow
+from crisis.ratelimit import sms_limiter
+from crisis.tasks.publish import _transition, refresh_message
+
+log = logging.getLogger(__name__)
+CHUNK = 1000
+STOPPED_CODE = "21610"  # the recipient replied STOP to this sender
+
+
+@shared_task(name="crisis.tasks.sms.sms_fanout", ignore_result=True)
+def sms_fanout(message_id: int) -> None:
+    """Create the recipient rows (once) and enqueue the batches that send them."""
+    message = db.session.get(Message, message_id)
+    delivery = message.delivery("sms") if message else None
+    if delivery is None or message.state is not MessageState.sending:
+        return
+    if delivery.state in (DeliveryState.queued, DeliveryState.retrying):
+        delivery.attempts += 1
+        delivery.attempted_at = utcnow()
+        _transition(delivery, DeliveryState.sending, recipients=message.recipient_count)
+        db.session.commit()
+    elif delivery.state is not DeliveryState.sending:
+        return
+    create_recipients(message)
+    enqueue_batches(message.id)
+    finish_if_done(message.id)
+
+
+def create_recipients(message: Message) -> None:
+    existing = set(db.session.scalars(
+        sa.select(SmsRecipient.subscriber_id).where(SmsRecipient.message_id == message.id)))
+    todo = [sid for sid in message.recipient_snapshot if sid not in existing]
+    segments = {lang: sms_info(_text(message, lang)).segments for lang in texts.languages(message)}
+    for start in range(0, len(todo), CHUNK):
+        chunk = todo[start:start + CHUNK]
+        subscribers = db.session.execute(
+            sa.select(Subscriber.id, Subscriber.phone, Subscriber.language, Subscriber.status)
+            .where(Subscriber.id.in_(chunk))
+        ).all()
+        rows = [_recipient_row(message, segments, *sub) for sub in subscribers]
+        if rows:
+            db.session.execute(sa.insert(SmsRecipient), rows)
+        db.session.commit()
+    emit_progress(message.id, force=True)
+
+
+def _recipient_row(message, segments, subscriber_id, phone, language, status) -> dict:
+    language = language if language in segments else message.language
+    stopped = status is not SubscriberStatus.active
+    return {
+        "message_id": message.id,
+        "subscriber_id": subscriber_id,
+        "phone": phone,
+        "language": language,
+        "segments": segments[language],
+        "state": RecipientState.skipped if stopped else RecipientState.queued,
+        "updated_at": utcnow(),
+    }
+
+
+def _text(message: Message, language: str) -> str:
+    return texts.RENDERERS["sms"].render(texts.draft_for(message, language)).text
+
+
+def enqueue_batches(message_id: int, only_due: bool = False) -> int:
+    """Send every queued row's id to a batch task; duplicates are harmless (rows are claimed)."""
+    query = sa.select(SmsRecipient.id).where(
+        SmsRecipient.message_id == message_id, SmsRecipient.state == RecipientState.queued
+    )
+    if only_due:
+        query = query.where(sa.or_(SmsRecipient.next_attempt_at.is_(None),
+                                   SmsRecipient.next_attempt_at <= utcnow()))
+    ids = list(db.session.scalars(query.order_by(SmsRecipient.id)))
+    size = int(current_app.config["SMS_BATCH_SIZE"])
+    for start in range(0, len(ids), size):
+        sms_send_batch.delay(message_id, ids[start:start + size])
+    return len(ids)
+
+
+@shared_task(name="crisis.tasks.sms.sms_send_batch", ignore_result=True)
+def sms_send_batch(message_id: int, recipient_ids: list[int]) -> None:
+    message = db.session.get(Message, message_id)
+    if message is None or message.state is not MessageState.sending:
+        return
+    channel = channels_for(message.incident).get("sms")
+    if channel is None:
+        return _fail_all(message, "not_configured")
+    bodies = {lang: _text(message, lang) for lang in texts.languages(message)}
+    callback = current_app.config["PUBLIC_URL"].rstrip("/") + "/webhooks/twilio/status"
+    limiter = sms_limiter(current_app)
+    for recipient_id in recipient_ids:
+        if _stopped(message_id):
+            break
+        recipient = claim_recipient(recipient_id)
+        if recipient is None:
+            continue
+        limiter.acquire(recipient.segments)
+        outbound = Outbound(key=f"sms-{recipient.id}", text=bodies.get(recipient.language)
+                            or bodies[message.language], to=recipient.phone,
+                            status_callback=callback, attempted_at=recipient.attempted_at)
+        send_one(channel, recipient, outbound, limiter)
+        emit_progress(message_id)
+    finish_if_done(message_id)
+
+
+def claim_recipient(recipient_id: int) -> SmsRecipient | None:
+    now = utcnow()
+    claimed = db.session.execute(
+        sa.update(SmsRecipient)
+        .where(SmsRecipient.id == recipient_id, SmsRecipient.state == RecipientState.queued,
+               sa.or_(SmsRecipient.next_attempt_at.is_(None), SmsRecipient.next_attempt_at <= now))
+        .values(state=RecipientState.sending, attempts=SmsRecipient.attempts + 1,
+                attempted_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    if not claimed:
+        return None
+    return db.session.get(SmsRecipient, recipient_id, populate_existing=True)
+
+
+def send_one(channel, recipient: SmsRecipient, outbound: Outbound, limiter) -> None:
+    try:
+        receipt = channel.publish(outbound)
+    except TransientChannelError as exc:
+        if exc.uncertain:
+            return  # left `sending`: the sweep asks Twilio whether it went, never resends blindly
+        wait = exc.retry_after or 1.0
+        if exc.retry_after:
+            limiter.pause(exc.retry_after)  # Twilio said how long: every worker waits that long
+        recipient.state = RecipientState.queued
+        recipient.next_attempt_at = utcnow() + timedelta(seconds=wait)
+    except PermanentChannelError as exc:
+        recipient.error_code = exc.code
+        recipient.state = RecipientState.skipped if exc.code == STOPPED_CODE else RecipientState.failed
+        if exc.code == STOPPED_CODE and recipient.subscriber_id:
+            _mark_stopped(recipient.subscriber_id)
+    except ChannelError as exc:
+        recipient.state, recipient.error_code = RecipientState.failed, type(exc).__name__
+    else:
+        recipient.state, recipient.provider_sid = RecipientState.accepted, receipt.provider_id
+        recipient.segments = int(receipt.raw.get("num_segments") or recipient.segments)
+    db.session.commit()
+
+
+def _mark_stopped(subscriber_id: int) -> None:
+    subscriber = db.session.get(Subscriber, subscriber_id)
+    if subscriber and subscriber.status is not SubscriberStatus.stopped:
+        subscriber.status, subscriber.stopped_at = SubscriberStatus.stopped, utcnow()
+
+
+def _stopped(message_id: int) -> bool:
+    state = db.session.scalar(sa.select(Message.state).where(Message.id == message_id))
+    return state is not MessageState.sending
+
+
+def _fail_all(message: Message, code: str) -> None:
+    db.session.execute(
+        sa.update(SmsRecipient)
+        .where(SmsRecipient.message_id == message.id, SmsRecipient.state == RecipientState.queued)
+        .values(state=RecipientState.failed, error_code=code, updated_at=utcnow())
+    )
+    db.session.commit()
+    finish_if_done(message.id)
+
+
+IN_FLIGHT = (RecipientState.queued, RecipientState.sending)
+
+
+def finish_if_done(message_id: int) -> None:
+    """The SMS delivery is accepted once no recipient is queued or sending."""
+    busy = db.session.scalar(sa.select(sa.func.count()).select_from(SmsRecipient).where(
+        SmsRecipient.message_id == message_id, SmsRecipient.state.in_(IN_FLIGHT)))
+    if busy:
+        return
+    delivery = db.session.scalars(
+        sa.select(Delivery).where(Delivery.message_id == message_id, Delivery.channel == "sms")
+        .with_for_update()
+    ).first()
+    if delivery is None or delivery.state is not DeliveryState.sending:
+        db.session.rollback()
+        return
+    counts = sms_counts(message_id)
+    none_to_send = counts["total"] == counts["skipped"]
+    if counts["accepted_total"] or none_to_send:
+        delivery.accepted_at = utcnow()
+        _transition(delivery, DeliveryState.accepted, **_summary(counts))
+    else:
+        _transition(delivery, DeliveryState.failed, **_summary(counts))
+    refresh_message(delivery.message)
+    db.session.commit()
+    emit_progress(message_id, force=True)
+    from crisis.tasks.publish import _emit
+
+    _emit(delivery)
+
+
+def _summary(counts: dict[str, int]) -> dict[str, int]:
+    return {k: v for k, v in counts.items() if v}
+
+
+_last_progress: dict[int, float] = {}
+
+
+def emit_progress(message_id: int, force: bool = False) -> None:
+    """`sms.progress` at most twice a second per message and process (counting costs a query)."""
+    now = time.monotonic()
+    if not force and now - _last_progress.get(message_id, 0.0) < 0.5:
+        return
+    _last_progress[message_id] = now
+    incident_id = db.session.scalar(sa.select(Message.incident_id).where(Message.id == message_id))
+    live.emit("sms.progress", {"message_id": message_id, **sms_counts(message_id)},
+              incident_id=incident_id)

@@ -1,0 +1,65 @@
+"""Twilio's status callbacks (and, with the residents issue, inbound SMS)."""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+from flask import current_app, request
+
+from channels import sms as sms_channel
+from channels.factory import sandbox_settings
+from crisis.extensions import db
+from crisis.models import RecipientState, SmsRecipient
+from crisis.webhooks import bp
+
+log = logging.getLogger(__name__)
+
+CALLBACK_STATES = {
+    "queued": RecipientState.accepted,
+    "accepted": RecipientState.accepted,
+    "sending": RecipientState.accepted,
+    "sent": RecipientState.sent,
+    "delivered": RecipientState.delivered,
+    "undelivered": RecipientState.undelivered,
+    "failed": RecipientState.failed,
+}
+
+
+def auth_tokens() -> list[str]:
+    """Tokens a request may be signed with: the live account's, and the sandbox's when in use."""
+    tokens = [current_app.config.get("TWILIO_AUTH_TOKEN")]
+    if current_app.config.get("SANDBOX_URL"):
+        tokens.append(sandbox_settings()["TWILIO_AUTH_TOKEN"])
+    return [t for t in tokens if t]
+
+
+def signed_by_twilio() -> bool:
+    signature = request.headers.get("X-Twilio-Signature", "")
+    url = sms_channel.public_url(request.url, current_app.config.get("PUBLIC_URL"))
+    params = request.form.to_dict(flat=True)
+    return any(sms_channel.validate_signature(url, params, signature, token)
+               for token in auth_tokens())
+
+
+@bp.post("/twilio/status")
+def twilio_status():
+    if not signed_by_twilio():
+        log.warning("refused a Twilio status callback with a bad signature")
+        return {"error": "invalid signature"}, 403
+    try:
+        update = sms_channel.parse_status_callback(request.form)
+    except ValueError as exc:
+        log.warning("refused a malformed Twilio status callback: %s", exc)
+        return {"error": str(exc)}, 400
+    new_state = CALLBACK_STATES.get(update.status)
+    if new_state is None:
+        return "", 204
+    recipient = db.session.scalars(
+        sa.select(SmsRecipient).where(SmsRecipient.provider_sid == update.message_sid)).first()
+    # Callbacks arrive out of order and more than once: a recipient only ever moves forward.
+    if recipient is not None and new_state.rank > recipient.state.rank:
+        recipient.state = new_state
+        recipient.error_code = update.error_code or recipient.error_code
+        db.session.commit()
+    return "", 204

@@ -48,6 +48,8 @@ TRANSIENT_CODES = {1, 2}  # "unknown error" / "service temporarily unavailable"
 RATE_LIMIT_FALLBACK = 60.0  # seconds, when a throttled answer carries no usage estimate
 FIND_SLACK = timedelta(minutes=2)
 FIND_MAX_PAGES = 3
+# The connection failed or broke mid-answer: worth another try (a timed-out write may have landed).
+NETWORK_ERRORS = (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError)
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,15 @@ class Comment:
     def by_page(self) -> bool:
         """Tell whether the page itself wrote this (our own replies are not reactions)."""
         return bool(self.author_id) and self.author_id == self.page_id
+
+
+class GraphPermanentError(PermanentChannelError):
+    """A permanent Graph error; `code` is Graph's code, `subcode` its `error_subcode`."""
+
+    def __init__(self, message: str, code: str, subcode: int | None = None) -> None:
+        """Keep Graph's subcode next to the code (e.g. 190/463: the token expired)."""
+        super().__init__(message, code)
+        self.subcode = subcode
 
 
 class _LastResponse(threading.local):
@@ -130,8 +141,7 @@ class FacebookChannel(Channel):
         """Build from the console's config (`FACEBOOK_*` keys); `sandbox_url` None: real Graph."""
         missing = [key for key in SETTINGS if not settings.get(key)]
         if missing:
-            raise PermanentChannelError(f"facebook is not configured: {', '.join(missing)}",
-                                        "not_configured")
+            raise PermanentChannelError(f"facebook is not configured: {', '.join(missing)}", "not_configured")
         return cls(
             page_id=settings["FACEBOOK_PAGE_ID"],
             page_token=settings["FACEBOOK_PAGE_TOKEN"],
@@ -163,8 +173,13 @@ class FacebookChannel(Channel):
         """Post to the page feed (with `link` for the preview card), or comment on `reply_to`."""
         if outbound.reply_to is not None:
             parent = outbound.reply_to
-            result = self._call("publish", self.graph.put_object, parent.provider_id, "comments",
-                                message=outbound.text)
+            result = self._call(
+                "publish",
+                self.graph.put_object,
+                parent.provider_id,
+                "comments",
+                message=outbound.text,
+            )
             return self._comment_receipt(str(result["id"]), parent, result)
         fields = {"message": outbound.text}
         if outbound.link:
@@ -175,8 +190,7 @@ class FacebookChannel(Channel):
     def edit(self, receipt: Receipt, outbound: Outbound) -> Receipt:
         """Replace the message of a published post or comment (`POST /{id}`)."""
         path = f"{self.graph.version}/{receipt.provider_id}"
-        result = self._call("edit", self.graph.request, path,
-                            post_args={"message": outbound.text})
+        result = self._call("edit", self.graph.request, path, post_args={"message": outbound.text})
         if not result.get("success"):
             raise PermanentChannelError("facebook edit: Graph did not confirm", "edit_failed")
         return Receipt(receipt.provider_id, receipt.url, {**receipt.raw, "edited": True})
@@ -185,20 +199,26 @@ class FacebookChannel(Channel):
         """Delete the post or comment; one that is already gone counts as retracted."""
         try:
             self._call("retract", self.graph.delete_object, receipt.provider_id)
-        except PermanentChannelError as exc:
-            if exc.code == "100/33":  # "object does not exist": a retried delete that landed
+        except GraphPermanentError as exc:
+            if (exc.code, exc.subcode) == ("100", 33):  # gone: a retried delete that landed
                 return
             raise
 
     def find(self, outbound: Outbound) -> Receipt | None:
         """Look for `outbound` among the page's posts (or the comments on `reply_to`)."""
         if outbound.reply_to is not None:
-            comments = self._items(outbound.reply_to.provider_id, "comments",
-                                   fields="id,message,from,created_time", filter="stream",
-                                   order="reverse_chronological")
+            comments = self._items(
+                outbound.reply_to.provider_id,
+                "comments",
+                fields="id,message,from,created_time",
+                filter="stream",
+                order="reverse_chronological",
+            )
             for item in comments:
                 if _same_text(item, outbound) and (item.get("from") or {}).get("id") in (
-                        None, self.page_id):
+                    None,
+                    self.page_id,
+                ):
                     return self._comment_receipt(str(item["id"]), outbound.reply_to, item)
             return None
         params: dict[str, Any] = {"fields": "id,message,created_time"}
@@ -215,8 +235,11 @@ class FacebookChannel(Channel):
             page = self._call("check", self.graph.get_object, self.page_id, fields="id,name")
         except (TransientChannelError, PermanentChannelError) as exc:
             return ChannelStatus(ok=False, detail=f"{exc} ({getattr(exc, 'code', 'transient')})")
-        usage = {name: self._last.headers[name] for name in USAGE_HEADERS
-                 if name in self._last.headers}
+        usage = {
+            name: _json_or_text(self._last.headers[name])
+            for name in USAGE_HEADERS
+            if name in self._last.headers
+        }
         wait = _regain_seconds(self._last.headers)
         detail = f"page {page.get('name', '')} ({page.get('id', '')}); usage {json.dumps(usage)}"
         reset = datetime.now(UTC) + timedelta(seconds=wait) if wait else None
@@ -242,13 +265,14 @@ class FacebookChannel(Channel):
             yield
         except facebook.GraphAPIError as exc:
             raise self._graph_error(action, exc) from exc
-        except (requests.Timeout, requests.ConnectionError) as exc:
+        except NETWORK_ERRORS as exc:
             # Without `from`: requests puts the URL in its message, and for GET and DELETE the
             # SDK puts the page token in the URL. The outcome of a timed-out write is unknown.
             raise TransientChannelError(f"facebook {action}: {type(exc).__name__}") from None
         except (KeyError, ValueError) as exc:  # no content-type, or a body that is not JSON
-            raise TransientChannelError(f"facebook {action}: response was not Graph's JSON "
-                                        f"({type(exc).__name__})") from None
+            raise TransientChannelError(
+                f"facebook {action}: response was not Graph's JSON ({type(exc).__name__})"
+            ) from None
 
     def _graph_error(self, action: str, exc: facebook.GraphAPIError) -> Exception:
         error = exc.result.get("error") if isinstance(exc.result, dict) else None
@@ -273,8 +297,7 @@ class FacebookChannel(Channel):
         url = f"https://www.facebook.com/{page}/posts/{post}" if post else None
         return Receipt(post_id, url, dict(raw))
 
-    def _comment_receipt(self, comment_id: str, parent: Receipt,
-                         raw: Mapping[str, Any]) -> Receipt:
+    def _comment_receipt(self, comment_id: str, parent: Receipt, raw: Mapping[str, Any]) -> Receipt:
         local = comment_id.rpartition("_")[2]
         url = f"{parent.url.split('?')[0]}?comment_id={local}" if parent.url else None
         return Receipt(comment_id, url, dict(raw))
@@ -283,21 +306,27 @@ class FacebookChannel(Channel):
 # Error classification
 
 
-def classify(action: str, error: Mapping[str, Any], status: int | None,
-             headers: Mapping[str, str]) -> TransientChannelError | PermanentChannelError:
+def classify(
+    action: str, error: Mapping[str, Any], status: int | None, headers: Mapping[str, str]
+) -> TransientChannelError | PermanentChannelError:
     """Map Graph's `{"error": {...}}` (plus HTTP status and usage headers) to a typed error."""
     code = _int(error.get("code"))
     subcode = _int(error.get("error_subcode"))
-    reason = f"facebook {action}: (#{code}) {error.get('message', '')}".strip()
+    message = str(error.get("message", ""))
+    if not message.startswith(f"(#{code})"):  # Graph often puts the code in front itself
+        message = f"(#{code}) {message}"
+    reason = f"facebook {action}: {message}"
     if code in RATE_LIMIT_CODES:
         wait = _regain_seconds(headers) or RATE_LIMIT_FALLBACK
         return TransientChannelError(reason, retry_after=wait)
     if code in TRANSIENT_CODES or error.get("is_transient") or (status or 0) >= 500:
         return TransientChannelError(reason)
     if code == 506:
-        return PermanentChannelError(reason, "duplicate")
+        return GraphPermanentError(reason, "duplicate", subcode)
     # 190 token, 10 / 200-299 permissions, 100 parameters, 368 blocked (a human must look).
-    return PermanentChannelError(reason, f"{code}/{subcode}" if subcode else str(code))
+    if subcode is not None:
+        reason = f"{reason} (subcode {subcode})"
+    return GraphPermanentError(reason, str(code), subcode)
 
 
 def _status_error(action: str, status: int) -> TransientChannelError | PermanentChannelError:
@@ -305,7 +334,6 @@ def _status_error(action: str, status: int) -> TransientChannelError | Permanent
     if status >= 500 or status == 429:
         return TransientChannelError(f"facebook {action}: HTTP {status}")
     return PermanentChannelError(f"facebook {action}: HTTP {status}", str(status))
-
 
 
 def _regain_seconds(headers: Mapping[str, str]) -> float | None:
@@ -334,6 +362,13 @@ def _eta_values(node: Any) -> Iterator[float]:
             yield from _eta_values(item)
 
 
+def _json_or_text(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
 def _int(value: Any) -> int | None:
     try:
         return int(value)
@@ -359,8 +394,11 @@ def _utc(moment: datetime) -> datetime:
 def verify_subscription(args: Mapping[str, str], verify_token: str) -> str | None:
     """Return `hub.challenge` to echo when Meta's subscription check is genuine, else None."""
     given = args.get("hub.verify_token") or ""
-    if (not verify_token or args.get("hub.mode") != "subscribe"
-            or not hmac.compare_digest(given.encode(), verify_token.encode())):
+    if (
+        not verify_token
+        or args.get("hub.mode") != "subscribe"
+        or not hmac.compare_digest(given.encode(), verify_token.encode())
+    ):
         return None
     return args.get("hub.challenge") or None
 

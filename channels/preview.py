@@ -4,11 +4,14 @@ Pure (no Flask, no database), so the API can serve it on every keystroke and the
 can build their texts with the same `compose`.
 
 How a text is put together, for every channel: the drill marker first, then the body (or the
-channel's override), then the link to the update's public page, separated by a space. The link is
-left out where the body already contains it, and for SMS also where it would cost an extra
-segment: an SMS is paid per segment and sent to every subscriber, and the X, Facebook and website
-texts already carry the link. Readability is scored on what the team wrote (the body), not on the
-marker or the link, so its positions index the body; the SMS positions index the SMS text.
+channel's override), then the link to the update's public page (after a space on X, where every
+character counts, on its own line elsewhere). The link is left out where the body already contains
+it, and for SMS also where it would cost an extra segment: an SMS is paid per segment and sent to
+every subscriber, and the X and Facebook texts already carry the link. The website text is the
+update's own page, so it has none.
+
+Readability is scored on what the team wrote (the body), not on the marker or the link, so its
+positions index the body; the SMS positions index the SMS text.
 """
 
 from __future__ import annotations
@@ -21,14 +24,16 @@ from channels.text import gsm_replacements, readability, sms_info, x_length
 
 CHANNELS = ("x", "facebook", "sms", "website")
 FACEBOOK_LIMIT = 63206  # characters in a Page post
+LINK_SEPARATORS = {"x": " ", "facebook": "\n\n", "sms": "\n"}
 
 
 def compose(draft: Draft, channel: str) -> str:
     """Return the exact text `channel` sends for `draft`: marker, body, link where it fits."""
     text = draft.text_for(channel)
-    if not draft.link or draft.link in text:
+    # The website text is the update's own page: it needs no link to itself.
+    if channel not in LINK_SEPARATORS or not draft.link or draft.link in text:
         return text
-    with_link = f"{text} {draft.link}"
+    with_link = f"{text}{LINK_SEPARATORS[channel]}{draft.link}"
     if channel == "sms" and sms_info(with_link).segments > sms_info(text).segments:
         return text
     return with_link

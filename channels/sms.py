@@ -197,14 +197,14 @@ class SmsChannel(Channel):
 
     @classmethod
     def render(cls, draft: Draft) -> Rendering:
-        """Build the SMS text (the link, if any, on its own line) with encoding and segments.
+        """Build the SMS text (see `channels.preview.compose`) with encoding and segments.
 
         `length` and `limit` are in units of the text's encoding (GSM-7 septets, where € and
         the other extension characters count two, or UTF-16 units for UCS-2).
         """
-        text = draft.text_for(cls.name)
-        if draft.link and draft.link not in text:
-            text = f"{text}\n{draft.link}"
+        from channels.preview import compose
+
+        text = compose(draft, cls.name)
         info = sms_info(text)
         limit = unit_limit(info.encoding)
         valid = 0 < info.units <= limit and len(text) <= MAX_BODY_CHARS

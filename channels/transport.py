@@ -59,7 +59,7 @@ def provider_session(
 
 
 def outcome_uncertain(exc: BaseException) -> bool:
-    """Did a failed request possibly reach the provider?
+    """Tell whether a failed request may have reached the provider.
 
     Only a refused or timed-out connect is sure not to have.
     """

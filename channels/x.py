@@ -12,10 +12,11 @@ import base64
 import hashlib
 import hmac
 import html
+import logging
 import threading
 import time
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,7 +24,6 @@ from typing import Any, ClassVar
 
 import requests
 import tweepy
-import twitter_text
 
 from channels.base import (
     DEFAULT_TIMEOUT,
@@ -36,26 +36,43 @@ from channels.base import (
     Rendering,
     TransientChannelError,
 )
+from channels.text import x_length
 from channels.transport import provider_session
 
 X_ORIGINS = ["https://api.twitter.com"]  # tweepy 4.17 hard-codes this host (client.py:65)
 SANDBOX_PATH = "/x"
-SETTINGS = ("X_API_KEY", "X_API_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_SECRET", "X_BEARER_TOKEN",
-            "X_USERNAME")
-MENTION_FIELDS = ["created_at", "author_id", "conversation_id", "in_reply_to_user_id",
-                  "referenced_tweets"]
+SETTINGS = (
+    "X_API_KEY",
+    "X_API_SECRET",
+    "X_ACCESS_TOKEN",
+    "X_ACCESS_SECRET",
+    "X_BEARER_TOKEN",
+    "X_USERNAME",
+)
+MENTION_FIELDS = [
+    "created_at",
+    "author_id",
+    "conversation_id",
+    "in_reply_to_user_id",
+    "referenced_tweets",
+]
 # A crash between our clock and X's leaves a little skew; look a bit further back than attempted_at.
 FIND_SLACK = timedelta(minutes=2)
 FIND_MAX_PAGES = 5
-POLL_MAX_PAGES = 10
+# The connection failed or broke mid-answer: worth another try (a timed-out write may have landed).
+NETWORK_ERRORS = (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError)
+POLL_MAX_PAGES = 10  # 1000 mentions per poll; a backlog beyond that is skipped, not re-read
+
+# tweepy logs every request's headers at DEBUG, the bearer token included: keep its logger above
+# DEBUG unless someone set a level on it deliberately.
+if logging.getLogger("tweepy.client").level == logging.NOTSET:
+    logging.getLogger("tweepy.client").setLevel(logging.INFO)
 
 
 def weighted_length(text: str) -> tuple[int, bool]:
     """Return the twitter-text v3 weighted length of `text` and whether X would accept it."""
-    # One place to switch to channels.text once it exists; twitter-text-parser passes the
-    # conformance suite (docs/channels.md §6.1).
-    parsed = twitter_text.parse_tweet(text)
-    return parsed.weightedLength, bool(parsed.valid)
+    counted = x_length(text, "v3")
+    return counted.weighted_length, counted.valid
 
 
 @dataclass(frozen=True)
@@ -133,8 +150,7 @@ class XChannel(Channel):
         """Build from the console's config (`X_*` keys); `sandbox_url` None means the real X."""
         missing = [key for key in SETTINGS if not settings.get(key)]
         if missing:
-            raise PermanentChannelError(f"x is not configured: {', '.join(missing)}",
-                                        "not_configured")
+            raise PermanentChannelError(f"x is not configured: {', '.join(missing)}", "not_configured")
         return cls(
             api_key=settings["X_API_KEY"],
             api_secret=settings["X_API_SECRET"],
@@ -215,8 +231,7 @@ class XChannel(Channel):
         username = me.username if me is not None else ""
         ok = username.lower() == self.username.lower()
         detail = f"@{username}" if ok else f"token belongs to @{username}, not @{self.username}"
-        return ChannelStatus(ok=ok, detail=detail, rate_limit_remaining=remaining,
-                             rate_limit_reset=reset)
+        return ChannelStatus(ok=ok, detail=detail, rate_limit_remaining=remaining, rate_limit_reset=reset)
 
     def _receipt(self, data: Mapping[str, Any]) -> Receipt:
         post_id = str(data["id"])
@@ -235,7 +250,9 @@ class XChannel(Channel):
         """
         return self._poll(
             lambda **params: self.client.get_users_mentions(self.user_id, **params),
-            since_id, page_size, "pagination_token",
+            since_id,
+            page_size,
+            "pagination_token",
         )
 
     def poll_replies(
@@ -245,12 +262,22 @@ class XChannel(Channel):
         query = f"conversation_id:{conversation_id} -is:retweet"
         return self._poll(
             lambda **params: self.client.search_recent_tweets(query, **params),
-            since_id, max(page_size, 10), "next_token",
+            since_id,
+            max(page_size, 10),
+            "next_token",
         )
 
-    def _poll(self, call, since_id, page_size, token_name):
+    def _poll(
+        self,
+        call: Callable[..., tweepy.Response],
+        since_id: str | None,
+        page_size: int,
+        token_name: str,
+    ) -> tuple[list[Mention], str | None, float | None]:
         params: dict[str, Any] = {
-            "since_id": since_id, "max_results": page_size, "expansions": ["author_id"],
+            "since_id": since_id,
+            "max_results": page_size,
+            "expansions": ["author_id"],
             "tweet_fields": MENTION_FIELDS,
         }
         mentions: list[Mention] = []
@@ -264,7 +291,8 @@ class XChannel(Channel):
             meta = response.meta or {}
             if page == 0 and meta.get("newest_id"):
                 newest = str(meta["newest_id"])
-            mentions.extend(_mentions_from(response))
+            # Our own posts in a thread (and the thread's first post) are not reactions.
+            mentions.extend(m for m in _mentions_from(response) if m.author_id != self.user_id)
             params[token_name] = meta.get("next_token")
             if not params[token_name]:
                 break
@@ -289,7 +317,7 @@ def _translated(action: str) -> Iterator[None]:
         raise TransientChannelError(f"x {action}: {_reason(exc)}") from exc
     except tweepy.HTTPException as exc:
         raise _permanent(action, exc) from exc
-    except (requests.Timeout, requests.ConnectionError) as exc:
+    except NETWORK_ERRORS as exc:
         # A timeout after the request left us means the outcome is unknown: callers reconcile
         # with find() instead of sending again.
         raise TransientChannelError(f"x {action}: {type(exc).__name__}") from exc
@@ -352,8 +380,9 @@ def _utc(moment: datetime) -> datetime:
 def _same_post(data: Mapping[str, Any], outbound: Outbound) -> bool:
     """Tell whether a post X returned is `outbound`: same text after X's rewriting, same thread."""
     if outbound.reply_to is not None:
-        replied = {ref.get("id") for ref in data.get("referenced_tweets") or []
-                   if ref.get("type") == "replied_to"}
+        replied = {
+            ref.get("id") for ref in data.get("referenced_tweets") or [] if ref.get("type") == "replied_to"
+        }
         if str(outbound.reply_to.provider_id) not in replied:
             return False
     return _comparable(_plain_text(data)) == _comparable(outbound.text)
@@ -417,9 +446,7 @@ def crc_response(crc_token: str, consumer_secret: str) -> dict[str, str]:
     return {"response_token": "sha256=" + base64.b64encode(digest).decode()}
 
 
-def verify_webhook_signature(
-    raw_body: bytes, header_value: str | None, consumer_secret: str
-) -> bool:
+def verify_webhook_signature(raw_body: bytes, header_value: str | None, consumer_secret: str) -> bool:
     """Check `x-twitter-webhooks-signature` against the raw body, in constant time."""
     if not consumer_secret or not header_value:
         return False  # an unset secret must never make every signature valid

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from celery import Celery, Task
+from celery.signals import worker_process_init
 from flask import Flask
 
 QUEUES = ("publish", "bulk", "default")
@@ -59,6 +60,15 @@ def celery_init_app(app: Flask) -> Celery:
         timezone="UTC",
     )
     celery.set_default()
+
+    @worker_process_init.connect(weak=False)
+    def _fresh_connections(**_):
+        # A forked pool process must not share the parent's database connections.
+        with app.app_context():
+            from crisis.extensions import db
+
+            db.engine.dispose(close=False)
+
     app.extensions["celery"] = celery
     import crisis.tasks  # noqa: F401  (registers the shared tasks)
 

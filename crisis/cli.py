@@ -64,12 +64,31 @@ def sandbox(port: int, host: str, console_url: str | None) -> None:
     from channels.sandbox import create_sandbox_app
 
     config = {
+        **_sandbox_env(),
         "CONSOLE_URL": console_url or os.environ.get("CRISIS_PUBLIC_URL", "http://127.0.0.1:5000"),
         "SANDBOX_TOKEN": os.environ.get("CRISIS_SANDBOX_TOKEN"),
     }
     if not config["SANDBOX_TOKEN"]:
         click.echo("warning: no CRISIS_SANDBOX_TOKEN set, the control API is open", err=True)
     run_simple(host, port, create_sandbox_app(config), threaded=True)
+
+
+def _sandbox_env() -> dict:
+    """Sandbox settings from SANDBOX_<SETTING> variables (JSON), e.g. SANDBOX_TWILIO_SANDBOX_RATE=50."""
+    import json
+
+    from channels.sandbox import DEFAULTS, PROVIDERS
+
+    known = set(DEFAULTS) | {key for module in PROVIDERS.values() for key in module.DEFAULTS}
+    config = {}
+    for name, value in os.environ.items():
+        key = name.removeprefix("SANDBOX_")
+        if name.startswith("SANDBOX_") and key in known:
+            try:
+                config[key] = json.loads(value)
+            except json.JSONDecodeError:
+                config[key] = value
+    return config
 
 
 @main.command(context_settings={"ignore_unknown_options": True})

@@ -9,26 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import importlib
-
 from flask import Flask
 
-from channels.sandbox import control, faults
+from channels.sandbox import control, facebook, faults, twilio, x
 
-
-def _load_providers() -> dict:
-    # TEMPORARY while the provider modules are written in parallel: skip the missing ones.
-    loaded = {}
-    for name in ("x", "facebook", "twilio"):
-        try:
-            loaded[name] = importlib.import_module(f"channels.sandbox.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"channels.sandbox.{name}":
-                raise
-    return loaded
-
-
-PROVIDERS = _load_providers()
+PROVIDERS = {"x": x, "facebook": facebook, "twilio": twilio}
 
 DEFAULTS: dict[str, Any] = {
     # None: the control API is open (demo). Anything else: `Authorization: Bearer <token>`.

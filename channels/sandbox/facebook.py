@@ -10,6 +10,7 @@ the ASCII-escaped JSON body Meta sends, after Meta's `hub.challenge` subscriptio
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -18,7 +19,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -50,19 +51,28 @@ RATE_LIMIT_MESSAGES = {
     32: "(#32) Page request limit reached",
     613: "(#613) Calls to this api have exceeded the rate limit.",
     80001: "(#80001) There have been too many calls to this Page account. Wait a bit and try "
-           "again. For more info, please refer to "
-           "https://developers.facebook.com/docs/graph-api/overview/rate-limiting.",
+    "again. For more info, please refer to "
+    "https://developers.facebook.com/docs/graph-api/overview/rate-limiting.",
 }
-NOT_FOUND = ("Unsupported {verb} request. Object with ID '{id}' does not exist, cannot be loaded "
-             "due to missing permissions, or does not support this operation. Please read the "
-             "Graph API documentation at https://developers.facebook.com/docs/graph-api")
+NOT_FOUND = (
+    "Unsupported {verb} request. Object with ID '{id}' does not exist, cannot be loaded "
+    "due to missing permissions, or does not support this operation. Please read the "
+    "Graph API documentation at https://developers.facebook.com/docs/graph-api"
+)
 
 
 class GraphError(Exception):
     """Graph's error answer, raised anywhere below a view."""
 
-    def __init__(self, status: int, code: int, message: str, kind: str = "OAuthException",
-                 subcode: int | None = None, transient: bool | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: int,
+        message: str,
+        kind: str = "OAuthException",
+        subcode: int | None = None,
+        transient: bool | None = None,
+    ) -> None:
         """Keep what the JSON error body needs."""
         super().__init__(message)
         self.status, self.code, self.message, self.kind = status, code, message, kind
@@ -81,8 +91,7 @@ class GraphError(Exception):
 
 def not_found(object_id: str, verb: str) -> GraphError:
     """Graph's answer for an id that does not exist (or was deleted)."""
-    return GraphError(400, 100, NOT_FOUND.format(verb=verb, id=object_id), "GraphMethodException",
-                      subcode=33)
+    return GraphError(400, 100, NOT_FOUND.format(verb=verb, id=object_id), "GraphMethodException", subcode=33)
 
 
 def bad_parameter(message: str) -> GraphError:
@@ -98,6 +107,7 @@ class Store:
         self._lock = threading.Lock()
         self._last_id = int(time.time() * 1000) * 1000
         self.deliveries = Deliveries()
+        self._epoch = 0  # bumped by reset(), so a handshake begun before it cannot count after
         self.reset()
 
     def reset(self) -> None:
@@ -106,7 +116,8 @@ class Store:
             self.objects: dict[str, dict[str, Any]] = {}
             self.users: dict[str, dict[str, str]] = {}
             self.window: tuple[float, int] = (0.0, 0)
-            self.subscription_verified = False
+            self.subscription = "none"  # none | queued | verified: one check in flight at most
+            self._epoch = self._epoch + 1
         self.deliveries.clear()
 
     def _next_local(self) -> str:
@@ -125,12 +136,13 @@ class Store:
 
     # Objects
 
-    def post(self, page: dict[str, str], message: str, link: str | None,
-             version: str) -> dict[str, Any]:
+    def post(self, page: dict[str, str], message: str, link: str | None, version: str) -> dict[str, Any]:
         """Create a page post; Graph refuses the same message twice (#506)."""
         with self._lock:
-            if message and any(o["kind"] == "post" and not o["deleted"]
-                               and o["message"] == message for o in self.objects.values()):
+            if message and any(
+                o["kind"] == "post" and not o["deleted"] and o["message"] == message
+                for o in self.objects.values()
+            ):
                 raise GraphError(400, 506, "(#506) Duplicate status message")
             local = self._next_local()
             record = _record(f"{page['id']}_{local}", "post", page, message, "api", version)
@@ -138,18 +150,26 @@ class Store:
             self.objects[record["id"]] = record
             return dict(record)
 
-    def comment(self, parent_id: str, author: dict[str, str], message: str, source: str,
-                version: str | None = None) -> dict[str, Any]:
+    def comment(
+        self,
+        parent_id: str,
+        author: dict[str, str],
+        message: str,
+        source: str,
+        version: str | None = None,
+    ) -> dict[str, Any]:
         """Comment on a post, or reply to a comment, by the page or a member of the public."""
         with self._lock:
             parent = self.objects.get(parent_id)
             if parent is None or parent["deleted"]:
                 raise not_found(parent_id, "post")
             post_local = parent["post_id"].partition("_")[2]
-            record = _record(f"{post_local}_{self._next_local()}", "comment", author, message,
-                             source, version)
-            record.update(post_id=parent["post_id"], parent_id=parent_id,
-                          page_id=parent["page_id"], link=None)
+            record = _record(
+                f"{post_local}_{self._next_local()}", "comment", author, message, source, version
+            )
+            record.update(
+                post_id=parent["post_id"], parent_id=parent_id, page_id=parent["page_id"], link=None
+            )
             self.objects[record["id"]] = record
             return dict(record)
 
@@ -182,8 +202,11 @@ class Store:
     def select(self, **match: Any) -> list[dict[str, Any]]:
         """Live objects whose fields equal `match`, oldest first."""
         with self._lock:
-            found = [dict(o) for o in self.objects.values() if not o["deleted"]
-                     and all(o.get(k) == v for k, v in match.items())]
+            found = [
+                dict(o)
+                for o in self.objects.values()
+                if not o["deleted"] and all(o.get(k) == v for k, v in match.items())
+            ]
         return sorted(found, key=lambda o: o["seq"])
 
     def everything(self, source: str) -> list[dict[str, Any]]:
@@ -216,8 +239,11 @@ class Store:
         else:
             raise ValueError("verb must be add, edited or remove")
         payload = webhook_payload(record, verb, config)
-        return {"comment_id": record["id"], "post_id": record["post_id"],
-                "delivery_ids": self._deliver(payload, config)}
+        return {
+            "comment_id": record["id"],
+            "post_id": record["post_id"],
+            "delivery_ids": self._deliver(payload, config),
+        }
 
     def _inject_add(self, spec: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
         text = str(spec.get("text") or "").strip()
@@ -250,31 +276,50 @@ class Store:
 
     def _deliver(self, payload: dict[str, Any], config: Mapping[str, Any]) -> list[str]:
         url = str(config["CONSOLE_URL"]).rstrip("/") + "/webhooks/facebook"
-        steps = [] if self.subscription_verified else [
-            _verify_step(url, str(config["FACEBOOK_VERIFY_TOKEN"]), self._verified)
-        ]
+        steps = []
+        if self._subscription_needed():
+            done = functools.partial(self._subscription_done, self._epoch)
+            steps.append(_verify_step(url, str(config["FACEBOOK_VERIFY_TOKEN"]), done))
         steps.append(_event_step(url, payload, str(config["FACEBOOK_APP_SECRET"])))
         return self.deliveries.start(steps, float(config.get("SANDBOX_WEBHOOK_TIMEOUT", 5.0)))
 
-    def _verified(self) -> None:
+    def _subscription_needed(self) -> bool:
         with self._lock:
-            self.subscription_verified = True
+            needed = self.subscription == "none"
+            if needed:
+                self.subscription = "queued"
+            return needed
+
+    def _subscription_done(self, epoch: int, ok: bool) -> None:
+        with self._lock:  # a failed check is tried again before the next event
+            if epoch == self._epoch:  # not for a check that started before a reset
+                self.subscription = "verified" if ok else "none"
 
 
-_seq = 0
-_seq_lock = threading.Lock()
-
-
-def _record(object_id: str, kind: str, author: dict[str, str], message: str, source: str,
-            version: str | None) -> dict[str, Any]:
-    global _seq
-    with _seq_lock:
-        _seq += 1
-        seq = _seq
+def _record(
+    object_id: str,
+    kind: str,
+    author: dict[str, str],
+    message: str,
+    source: str,
+    version: str | None,
+) -> dict[str, Any]:
     now = time.time()
-    return {"id": object_id, "kind": kind, "from": dict(author), "message": message,
-            "created_time": now, "updated_time": now, "edits": [], "deleted": False,
-            "deleted_at": None, "source": source, "version": version, "seq": seq}
+    seq = int(object_id.rpartition("_")[2])  # local ids only grow: they order objects
+    return {
+        "id": object_id,
+        "kind": kind,
+        "from": dict(author),
+        "message": message,
+        "created_time": now,
+        "updated_time": now,
+        "edits": [],
+        "deleted": False,
+        "deleted_at": None,
+        "source": source,
+        "version": version,
+        "seq": seq,
+    }
 
 
 def _iso(epoch: float) -> str:
@@ -291,27 +336,51 @@ def webhook_payload(record: dict[str, Any], verb: str, config: Mapping[str, Any]
     post_local = record["post_id"].partition("_")[2]
     value: dict[str, Any] = {
         "from": record["from"],
-        "post": {"status_type": "mobile_status_update", "is_published": True,
-                 "updated_time": _iso(record["updated_time"]),
-                 "permalink_url": f"https://www.facebook.com/{page_id}/posts/{post_local}",
-                 "promotion_status": "inactive", "id": record["post_id"]},
-        "post_id": record["post_id"], "comment_id": record["id"],
-        "created_time": int(record["created_time"]), "item": "comment",
-        "parent_id": record["parent_id"], "verb": verb,
+        "post": {
+            "status_type": "mobile_status_update",
+            "is_published": True,
+            "updated_time": _iso(record["updated_time"]),
+            "permalink_url": f"https://www.facebook.com/{page_id}/posts/{post_local}",
+            "promotion_status": "inactive",
+            "id": record["post_id"],
+        },
+        "post_id": record["post_id"],
+        "comment_id": record["id"],
+        "created_time": int(record["created_time"]),
+        "item": "comment",
+        "parent_id": record["parent_id"],
+        "verb": verb,
     }
     if verb != "remove":  # remove events carry no message
         value["message"] = record["message"]
-    return {"object": "page", "entry": [{"id": page_id, "time": int(time.time()),
-                                         "changes": [{"field": "feed", "value": value}]}]}
+    return {
+        "object": "page",
+        "entry": [
+            {
+                "id": page_id,
+                "time": int(time.time()),
+                "changes": [{"field": "feed", "value": value}],
+            }
+        ],
+    }
 
 
-def _verify_step(url: str, verify_token: str, on_success) -> Step:
+def _verify_step(url: str, verify_token: str, on_done: Callable[[bool], None]) -> Step:
     """Meta's subscription check: echo `hub.challenge` when the verify token matches."""
     challenge = str(secrets.randbelow(10**9))
-    return Step("verify", "GET", url, {}, params={
-        "hub.mode": "subscribe", "hub.challenge": challenge, "hub.verify_token": verify_token,
-    }, check=lambda r: r.status_code == 200 and r.text.strip() == challenge,
-        on_success=on_success)
+    return Step(
+        "verify",
+        "GET",
+        url,
+        {},
+        params={
+            "hub.mode": "subscribe",
+            "hub.challenge": challenge,
+            "hub.verify_token": verify_token,
+        },
+        check=lambda r: r.status_code == 200 and r.text.strip() == challenge,
+        on_done=on_done,
+    )
 
 
 def _event_step(url: str, payload: dict[str, Any], app_secret: str) -> Step:
@@ -319,11 +388,17 @@ def _event_step(url: str, payload: dict[str, Any], app_secret: str) -> Step:
     body = json.dumps(payload).encode()
     sha256 = hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
     sha1 = hmac.new(app_secret.encode(), body, hashlib.sha1).hexdigest()
-    return Step("event", "POST", url, {
-        "Content-Type": "application/json",
-        "X-Hub-Signature-256": f"sha256={sha256}",
-        "X-Hub-Signature": f"sha1={sha1}",  # the legacy header Meta still sends alongside
-    }, body)
+    return Step(
+        "event",
+        "POST",
+        url,
+        {
+            "Content-Type": "application/json",
+            "X-Hub-Signature-256": f"sha256={sha256}",
+            "X-Hub-Signature": f"sha1={sha1}",  # the legacy header Meta still sends alongside
+        },
+        body,
+    )
 
 
 # Request plumbing
@@ -336,8 +411,10 @@ def store() -> Store:
 
 def page(config: Mapping[str, Any]) -> dict[str, str]:
     """Return the configured page as an author (`from`)."""
-    return {"id": str(config["FACEBOOK_PAGE_ID"]),
-            "name": str(config.get("FACEBOOK_PAGE_NAME") or "Page")}
+    return {
+        "id": str(config["FACEBOOK_PAGE_ID"]),
+        "name": str(config.get("FACEBOOK_PAGE_NAME") or "Page"),
+    }
 
 
 @api.errorhandler(GraphError)
@@ -353,8 +430,11 @@ def gate():
     """Faults, version, usage and the access token, before any endpoint runs."""
     kind, seconds_left = current_app.extensions["sandbox_faults"].decide("facebook")
     if kind == "outage":
-        return ("<html><body><h1>503 Service Unavailable</h1></body></html>", 503,
-                {"Content-Type": "text/html"})
+        return (
+            "<html><body><h1>503 Service Unavailable</h1></body></html>",
+            503,
+            {"Content-Type": "text/html"},
+        )
     config = current_app.config
     version = (request.view_args or {}).get("version", "")
     if not VERSION_RE.fullmatch(version):
@@ -363,12 +443,12 @@ def gate():
     percent, eta = store().count_call(time.time(), int(config.get("FACEBOOK_CALL_LIMIT", 4800)))
     if kind == "rate_limit":
         percent, eta = 100, max(1, math.ceil(seconds_left / 60))
-    g.usage = _usage_headers(str(config["FACEBOOK_PAGE_ID"]), percent,
-                             eta if percent >= 100 else 0)
+    g.usage = _usage_headers(str(config["FACEBOOK_PAGE_ID"]), percent, eta if percent >= 100 else 0)
     if kind == "rate_limit":
         code = int(config.get("FACEBOOK_RATE_LIMIT_CODE", 32))
-        raise GraphError(403 if code == 4 else 400, code,
-                         RATE_LIMIT_MESSAGES.get(code, RATE_LIMIT_MESSAGES[32]))
+        raise GraphError(
+            403 if code == 4 else 400, code, RATE_LIMIT_MESSAGES.get(code, RATE_LIMIT_MESSAGES[32])
+        )
     if percent >= 100:
         raise GraphError(400, 80001, RATE_LIMIT_MESSAGES[80001])
     if kind == "server_error":
@@ -387,8 +467,11 @@ def _headers(response):
 
 
 def _usage_headers(page_id: str, percent: int, eta_minutes: int) -> dict[str, str]:
-    usage = {"call_count": percent, "total_time": max(1, percent // 2),
-             "total_cputime": max(1, percent // 2)}
+    usage = {
+        "call_count": percent,
+        "total_time": max(1, percent // 2),
+        "total_cputime": max(1, percent // 2),
+    }
     buc = {page_id: [{"type": "pages", **usage, "estimated_time_to_regain_access": eta_minutes}]}
     return {"X-App-Usage": json.dumps(usage), "X-Business-Use-Case-Usage": json.dumps(buc)}
 
@@ -397,22 +480,34 @@ def _authenticate(config: Mapping[str, Any]) -> None:
     """Accept the page token from the query, the form body or `Authorization`, like Graph."""
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
-    token = (request.args.get("access_token") or request.form.get("access_token")
-             or (value.strip() if scheme in ("OAuth", "Bearer") else ""))
+    token = (
+        request.args.get("access_token")
+        or request.form.get("access_token")
+        or (value.strip() if scheme in ("OAuth", "Bearer") else "")
+    )
     if not token:
         raise GraphError(400, 104, "An access token is required to request this resource.")
     if not _same(token, config["FACEBOOK_PAGE_TOKEN"]):
         raise GraphError(400, 190, "Invalid OAuth access token - Cannot parse access token")
     proof = request.args.get("appsecret_proof") or request.form.get("appsecret_proof")
     if proof is None and config.get("FACEBOOK_REQUIRE_APPSECRET_PROOF"):
-        raise GraphError(400, 100, "API calls from the server require an appsecret_proof "
-                         "argument", "GraphMethodException")
+        raise GraphError(
+            400,
+            100,
+            "API calls from the server require an appsecret_proof argument",
+            "GraphMethodException",
+        )
     if proof is not None:
-        expected = hmac.new(str(config["FACEBOOK_APP_SECRET"]).encode(), token.encode(),
-                            hashlib.sha256).hexdigest()
+        expected = hmac.new(
+            str(config["FACEBOOK_APP_SECRET"]).encode(), token.encode(), hashlib.sha256
+        ).hexdigest()
         if not _same(proof, expected):
-            raise GraphError(400, 100, "Invalid appsecret_proof provided in the API argument",
-                             "GraphMethodException")
+            raise GraphError(
+                400,
+                100,
+                "Invalid appsecret_proof provided in the API argument",
+                "GraphMethodException",
+            )
 
 
 def _same(given: str, expected: Any) -> bool:
@@ -463,8 +558,12 @@ def edge(version: str, object_id: str, edge: str):
 def _feed_post(page_id: str):
     config = current_app.config
     if page_id != str(config["FACEBOOK_PAGE_ID"]):
-        raise GraphError(403, 200, "(#200) If posting to a page, requires both "
-                         "pages_read_engagement and pages_manage_posts permission")
+        raise GraphError(
+            403,
+            200,
+            "(#200) If posting to a page, requires both "
+            "pages_read_engagement and pages_manage_posts permission",
+        )
     params = _params()
     message, link = params.get("message") or "", params.get("link") or None
     if not message and not link:
@@ -486,8 +585,11 @@ def _feed(page_id: str):
         raise not_found(page_id, "get")
     posts = list(reversed(store().select(kind="post", page_id=page_id)))  # newest first
     since, until = _time_param("since"), _time_param("until")
-    posts = [p for p in posts if (since is None or p["created_time"] >= since)
-             and (until is None or p["created_time"] <= until)]
+    posts = [
+        p
+        for p in posts
+        if (since is None or p["created_time"] >= since) and (until is None or p["created_time"] <= until)
+    ]
     return _paged(posts, _fields("id,message,created_time"), f"{page_id}/feed")
 
 
@@ -533,15 +635,13 @@ def _paged(items: list[dict[str, Any]], fields: set[str], path: str):
     if args.get("after"):
         cursor = _uncursor(args["after"])
         start = ids.index(cursor) + 1 if cursor in ids else len(ids)
-    chunk = items[start:start + limit]
+    chunk = items[start : start + limit]
     body: dict[str, Any] = {"data": [_view(item, fields) for item in chunk]}
     if chunk:
-        body["paging"] = {"cursors": {"before": _cursor(chunk[0]["id"]),
-                                      "after": _cursor(chunk[-1]["id"])}}
+        body["paging"] = {"cursors": {"before": _cursor(chunk[0]["id"]), "after": _cursor(chunk[-1]["id"])}}
         if start + limit < len(items):
             query = {**args.to_dict(), "after": _cursor(chunk[-1]["id"])}
-            body["paging"]["next"] = (f"https://graph.facebook.com/{g.version}/{path}?"
-                                      + urlencode(query))
+            body["paging"]["next"] = f"https://graph.facebook.com/{g.version}/{path}?" + urlencode(query)
     return jsonify(body)
 
 
@@ -557,7 +657,7 @@ def _uncursor(cursor: str) -> str:
 
 
 def _view(record: dict[str, Any], fields: set[str]) -> dict[str, Any]:
-    """A node as Graph returns it, limited to the requested fields."""
+    """Show a node as Graph returns it, limited to the requested fields."""
     post_local = record["post_id"].partition("_")[2]
     page_id = record["page_id"]
     available = {
@@ -568,8 +668,11 @@ def _view(record: dict[str, Any], fields: set[str]) -> dict[str, Any]:
         "from": record["from"],
         "link": record.get("link"),
         "permalink_url": f"https://www.facebook.com/{page_id}/posts/{post_local}",
-        "parent": ({"id": record["parent_id"]} if record["kind"] == "comment"
-                   and record["parent_id"] != record["post_id"] else None),
+        "parent": (
+            {"id": record["parent_id"]}
+            if record["kind"] == "comment" and record["parent_id"] != record["post_id"]
+            else None
+        ),
     }
     return {k: v for k, v in available.items() if k in fields and v is not None}
 
@@ -596,6 +699,17 @@ def control_deliveries():
 
 
 def _control_view(record: dict[str, Any]) -> dict[str, Any]:
-    keys = ("id", "kind", "post_id", "parent_id", "message", "link", "from", "edits", "deleted",
-            "deleted_at", "version")
+    keys = (
+        "id",
+        "kind",
+        "post_id",
+        "parent_id",
+        "message",
+        "link",
+        "from",
+        "edits",
+        "deleted",
+        "deleted_at",
+        "version",
+    )
     return {**{key: record.get(key) for key in keys}, "created_time": _iso(record["created_time"])}

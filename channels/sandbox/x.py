@@ -10,10 +10,12 @@ HTML-escaped. Injected mentions can also be delivered as signed Account Activity
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
 import math
+import queue
 import re
 import secrets
 import threading
@@ -25,9 +27,10 @@ from typing import Any
 from urllib.parse import unquote
 
 import requests
-import twitter_text
 from flask import Blueprint, current_app, g, jsonify, request
 from oauthlib.oauth1.rfc5849 import signature, utils
+
+from channels.text import x_length
 
 DEFAULTS: dict[str, Any] = {
     "X_API_KEY": "sandbox-x-api-key",
@@ -69,12 +72,15 @@ def problem(status: int, title: str, detail: str, kind: str = "about:blank") -> 
 
 def invalid_request(message: str, parameter: str) -> ApiError:
     """Build X's 400 answer for a bad parameter."""
-    return ApiError(400, {
-        "errors": [{"parameters": {parameter: []}, "message": message}],
-        "title": "Invalid Request",
-        "detail": "One or more parameters to your request was invalid.",
-        "type": "https://api.twitter.com/2/problems/invalid-request",
-    })
+    return ApiError(
+        400,
+        {
+            "errors": [{"parameters": {parameter: []}, "message": message}],
+            "title": "Invalid Request",
+            "detail": "One or more parameters to your request was invalid.",
+            "type": "https://api.twitter.com/2/problems/invalid-request",
+        },
+    )
 
 
 # Webhook deliveries (shared with the Facebook emulator)
@@ -82,7 +88,7 @@ def invalid_request(message: str, parameter: str) -> ApiError:
 
 @dataclass
 class Step:
-    """One HTTP call of a delivery; `check` decides success, `on_success` records it."""
+    """One HTTP call of a delivery; `check` decides success, `on_done(ok)` records the result."""
 
     kind: str
     method: str
@@ -91,22 +97,30 @@ class Step:
     body: bytes | None = None
     params: dict[str, str] | None = None
     check: Callable[[requests.Response], bool] | None = None
-    on_success: Callable[[], None] | None = None
+    on_done: Callable[[bool], None] | None = None
 
 
 class Deliveries:
-    """Webhook calls made by the sandbox, each chain in its own thread, results kept for tests."""
+    """Webhook calls the sandbox makes, one at a time in one background thread, kept for tests.
+
+    One worker keeps them in the order they were asked for (a handshake before the first event,
+    a reply after its comment) and bounds the threads a burst of injects can start.
+    """
 
     def __init__(self) -> None:
-        """Start with no deliveries."""
+        """Start with no deliveries; the worker thread starts with the first one."""
         self._lock = threading.Lock()
         self._items: list[dict[str, Any]] = []
         self._count = 0
+        self._generation = 0
+        self._queue: queue.Queue[tuple[int, list[Step], list[dict[str, Any]], float]] = queue.Queue()
+        self._worker: threading.Thread | None = None
 
     def clear(self) -> None:
-        """Forget every delivery (threads still running update records nobody lists)."""
+        """Forget every delivery; queued ones are dropped, the one in flight still finishes."""
         with self._lock:
             self._items = []
+            self._generation += 1
 
     def list(self) -> list[dict[str, Any]]:
         """Return copies of every delivery record, oldest first."""
@@ -114,39 +128,59 @@ class Deliveries:
             return [dict(item) for item in self._items]
 
     def start(self, steps: list[Step], timeout: float) -> list[str]:
-        """Record `steps` as pending and run them in order in a background thread."""
+        """Record `steps` as pending and queue them; they run in order after earlier ones."""
         with self._lock:
             records = [self._record(step) for step in steps]
             self._items.extend(records)
-        thread = threading.Thread(target=self._run, args=(steps, records, timeout), daemon=True)
-        thread.start()
+            self._queue.put((self._generation, steps, records, timeout))
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._work, daemon=True)
+                self._worker.start()
         return [record["id"] for record in records]
 
     def _record(self, step: Step) -> dict[str, Any]:
         self._count += 1
-        return {"id": f"d{self._count}-{secrets.token_hex(3)}", "kind": step.kind,
-                "url": step.url, "status": None, "ok": None, "error": None, "done": False}
+        return {
+            "id": f"d{self._count}-{secrets.token_hex(3)}",
+            "kind": step.kind,
+            "url": step.url,
+            "status": None,
+            "ok": None,
+            "error": None,
+            "done": False,
+        }
 
-    def _run(self, steps: list[Step], records: list[dict[str, Any]], timeout: float) -> None:
+    def _work(self) -> None:
         session = requests.Session()
         session.trust_env = False  # deliveries go straight to the console, never via a proxy
-        for step, record in zip(steps, records, strict=True):
-            update = self._attempt(session, step, timeout)
-            with self._lock:
-                record.update(update, done=True)
+        while True:
+            generation, steps, records, timeout = self._queue.get()
+            for step, record in zip(steps, records, strict=True):
+                if generation != self._generation:
+                    break  # the sandbox was reset after this was queued
+                update = self._attempt(session, step, timeout)
+                with self._lock:
+                    record.update(update, done=True)
 
     @staticmethod
     def _attempt(session: requests.Session, step: Step, timeout: float) -> dict[str, Any]:
-        # Runs in a daemon thread: every failure is recorded for the control API, none escapes.
+        # Runs in the worker thread: every failure is recorded for the control API, none escapes.
         try:
-            response = session.request(step.method, step.url, params=step.params,
-                                       data=step.body, headers=step.headers, timeout=timeout)
+            response = session.request(
+                step.method,
+                step.url,
+                params=step.params,
+                data=step.body,
+                headers=step.headers,
+                timeout=timeout,
+            )
             ok = step.check(response) if step.check else 200 <= response.status_code < 300
-            if ok and step.on_success:
-                step.on_success()
-            return {"status": response.status_code, "ok": ok}
+            result = {"status": response.status_code, "ok": ok}
         except Exception as exc:  # noqa: BLE001 - recorded, visible via /_sandbox/<p>/deliveries
-            return {"ok": False, "error": type(exc).__name__}
+            ok, result = False, {"ok": False, "error": type(exc).__name__}
+        if step.on_done:
+            step.on_done(ok)
+        return result
 
 
 # The store
@@ -160,6 +194,7 @@ class Store:
         self._lock = threading.Lock()
         self._last_id = (int(time.time() * 1000) - TWITTER_EPOCH_MS) << 22
         self.deliveries = Deliveries()
+        self._epoch = 0  # bumped by reset(), so a handshake begun before it cannot count after
         self.reset()
 
     def reset(self) -> None:
@@ -168,7 +203,8 @@ class Store:
             self.tweets: dict[str, dict[str, Any]] = {}
             self.users: dict[str, dict[str, str]] = {}
             self.windows: dict[str, tuple[float, int]] = {}
-            self.crc_verified = False
+            self.crc_state = "none"  # none | queued | verified: one CRC check in flight at most
+            self._epoch = self._epoch + 1
         self.deliveries.clear()
 
     def _next_id(self) -> str:
@@ -193,8 +229,11 @@ class Store:
     def account(self, config: Mapping[str, Any]) -> dict[str, str]:
         """Return the authenticated account, from the configured access token and username."""
         user_id = str(config["X_ACCESS_TOKEN"]).partition("-")[0]
-        return {"id": user_id, "username": config["X_USERNAME"],
-                "name": config.get("X_DISPLAY_NAME") or config["X_USERNAME"]}
+        return {
+            "id": user_id,
+            "username": config["X_USERNAME"],
+            "name": config.get("X_DISPLAY_NAME") or config["X_USERNAME"],
+        }
 
     def user(self, author: Any) -> dict[str, str]:
         """Return (creating) a member of the public; `author` is a username or a dict."""
@@ -219,20 +258,27 @@ class Store:
 
     # Posts
 
-    def create(self, author: dict[str, str], text: str, reply_to: str | None,
-               source: str = "api") -> dict[str, Any]:
+    def create(
+        self, author: dict[str, str], text: str, reply_to: str | None, source: str = "api"
+    ) -> dict[str, Any]:
         """Store a post by `author`, refusing duplicates and replies to missing posts."""
         with self._lock:
             if source == "api" and any(
                 t["author_id"] == author["id"] and not t["deleted"] and t["text"] == text
                 for t in self.tweets.values()
             ):
-                raise problem(403, "Forbidden",
-                              "You are not allowed to create a Tweet with duplicate content.")
+                raise problem(
+                    403,
+                    "Forbidden",
+                    "You are not allowed to create a Tweet with duplicate content.",
+                )
             parent = self.tweets.get(reply_to) if reply_to else None
             if reply_to and (parent is None or parent["deleted"]):
-                raise problem(403, "Forbidden", "You attempted to reply to a Tweet that is "
-                              "deleted or not visible to you.")
+                raise problem(
+                    403,
+                    "Forbidden",
+                    "You attempted to reply to a Tweet that is deleted or not visible to you.",
+                )
             record = _new_post(self._next_id(), author, text, parent, source)
             self.tweets[record["id"]] = record
             return dict(record)
@@ -242,12 +288,14 @@ class Store:
         with self._lock:
             record = self.tweets.get(tweet_id)
             if record is None or record["deleted"]:
-                raise problem(404, "Not Found Error",
-                              f"Could not find tweet with id: [{tweet_id}].",
-                              "https://api.twitter.com/2/problems/resource-not-found")
+                raise problem(
+                    404,
+                    "Not Found Error",
+                    f"Could not find tweet with id: [{tweet_id}].",
+                    "https://api.twitter.com/2/problems/resource-not-found",
+                )
             if record["author_id"] != user_id:
-                raise problem(403, "Forbidden",
-                              "You are not allowed to delete a Tweet you did not create.")
+                raise problem(403, "Forbidden", "You are not allowed to delete a Tweet you did not create.")
             record.update(deleted=True, deleted_at=_iso_now())
 
     def visible(self, predicate: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
@@ -278,29 +326,54 @@ class Store:
             record = self.create(self.user(spec.get("author")), text, reply_to, "inject")
         except ApiError as exc:
             raise ValueError(str(exc)) from None
-        result = {"id": record["id"], "author_id": record["author_id"],
-                  "conversation_id": record["conversation_id"], "delivery_ids": []}
+        result = {
+            "id": record["id"],
+            "author_id": record["author_id"],
+            "conversation_id": record["conversation_id"],
+            "delivery_ids": [],
+        }
         if config.get("X_WEBHOOK_ENABLED"):
             result["delivery_ids"] = self._deliver(record, account, config)
         return result
 
-    def _deliver(self, record: dict[str, Any], account: dict[str, str],
-                 config: Mapping[str, Any]) -> list[str]:
+    def _deliver(
+        self, record: dict[str, Any], account: dict[str, str], config: Mapping[str, Any]
+    ) -> list[str]:
         url = str(config["CONSOLE_URL"]).rstrip("/") + "/webhooks/x"
         secret = str(config["X_API_SECRET"])
-        steps = [] if self.crc_verified else [_crc_step(url, secret, self._crc_passed)]
-        payload = {"for_user_id": account["id"], "user_has_blocked": False,
-                   "tweet_create_events": [self._v1_object(record, config)]}
+        done = functools.partial(self._crc_done, self._epoch)
+        steps = [_crc_step(url, secret, done)] if self._crc_needed() else []
+        payload = {
+            "for_user_id": account["id"],
+            "user_has_blocked": False,
+            "tweet_create_events": [self._v1_object(record, config)],
+        }
         body = json.dumps(payload).encode()
-        steps.append(Step("event", "POST", url, {
-            "Content-Type": "application/json",
-            "x-twitter-webhooks-signature": _b64_hmac(secret, body),
-        }, body))
+        steps.append(
+            Step(
+                "event",
+                "POST",
+                url,
+                {
+                    "Content-Type": "application/json",
+                    "x-twitter-webhooks-signature": _b64_hmac(secret, body),
+                },
+                body,
+            )
+        )
         return self.deliveries.start(steps, float(config.get("SANDBOX_WEBHOOK_TIMEOUT", 5.0)))
 
-    def _crc_passed(self) -> None:
+    def _crc_needed(self) -> bool:
         with self._lock:
-            self.crc_verified = True
+            needed = self.crc_state == "none"
+            if needed:
+                self.crc_state = "queued"
+            return needed
+
+    def _crc_done(self, epoch: int, ok: bool) -> None:
+        with self._lock:  # a failed check is repeated before the next event, as X re-checks
+            if epoch == self._epoch:  # not for a check that started before a reset
+                self.crc_state = "verified" if ok else "none"
 
     def _v1_object(self, record: dict[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
         """Build the v1.1 Tweet object that Account Activity webhooks carry."""
@@ -311,28 +384,42 @@ class Store:
         created = datetime.fromisoformat(record["created_at"].replace("Z", "+00:00"))
         return {
             "created_at": created.strftime("%a %b %d %H:%M:%S +0000 %Y"),
-            "id": int(record["id"]), "id_str": record["id"], "text": text, "truncated": False,
-            "user": {"id": int(user["id"]), "id_str": user["id"],
-                     "name": user.get("name"), "screen_name": user.get("username")},
+            "id": int(record["id"]),
+            "id_str": record["id"],
+            "text": text,
+            "truncated": False,
+            "user": {
+                "id": int(user["id"]),
+                "id_str": user["id"],
+                "name": user.get("name"),
+                "screen_name": user.get("username"),
+            },
             "in_reply_to_status_id": int(parent) if parent else None,
             "in_reply_to_status_id_str": parent,
             "in_reply_to_user_id_str": record["in_reply_to_user_id"],
             "in_reply_to_screen_name": parent_user.get("username"),
-            "entities": {"urls": entities.get("urls", []),
-                         "user_mentions": [{"screen_name": m["username"]}
-                                           for m in entities.get("mentions", [])]},
+            "entities": {
+                "urls": entities.get("urls", []),
+                "user_mentions": [{"screen_name": m["username"]} for m in entities.get("mentions", [])],
+            },
         }
 
 
-def _new_post(post_id: str, author: dict[str, str], text: str, parent: dict[str, Any] | None,
-              source: str) -> dict[str, Any]:
+def _new_post(
+    post_id: str, author: dict[str, str], text: str, parent: dict[str, Any] | None, source: str
+) -> dict[str, Any]:
     return {
-        "id": post_id, "text": text, "author_id": author["id"], "created_at": _iso_now(),
+        "id": post_id,
+        "text": text,
+        "author_id": author["id"],
+        "created_at": _iso_now(),
         "in_reply_to": parent["id"] if parent else None,
         "in_reply_to_user_id": parent["author_id"] if parent else None,
         "conversation_id": parent["conversation_id"] if parent else post_id,
         "referenced": [{"type": "replied_to", "id": parent["id"]}] if parent else [],
-        "source": source, "deleted": False, "deleted_at": None,
+        "source": source,
+        "deleted": False,
+        "deleted_at": None,
     }
 
 
@@ -347,7 +434,7 @@ def _b64_hmac(secret: str, message: bytes) -> str:
     return "sha256=" + base64.b64encode(digest).decode()
 
 
-def _crc_step(url: str, secret: str, on_success: Callable[[], None]) -> Step:
+def _crc_step(url: str, secret: str, on_done: Callable[[bool], None]) -> Step:
     """X's challenge-response check, done once before the first event as at registration."""
     token = secrets.token_urlsafe(24)
     expected = _b64_hmac(secret, token.encode())
@@ -359,8 +446,7 @@ def _crc_step(url: str, secret: str, on_success: Callable[[], None]) -> Step:
             return False
         return response.status_code == 200 and hmac.compare_digest(str(answer), expected)
 
-    return Step("crc", "GET", url, {}, params={"crc_token": token}, check=check,
-                on_success=on_success)
+    return Step("crc", "GET", url, {}, params={"crc_token": token}, check=check, on_done=on_done)
 
 
 # How X shows a post
@@ -372,19 +458,26 @@ def display(text: str, post_id: str) -> tuple[str, dict[str, list[dict[str, Any]
     urls: list[dict[str, Any]] = []
     position = 0
     for match in URL_RE.finditer(text):
-        parts.append(_escape(text[position:match.start()]))
+        parts.append(_escape(text[position : match.start()]))
         digest = hashlib.sha1(f"{post_id}{match.group()}".encode()).hexdigest()
         short = "https://t.co/" + digest[:10]
         start = len("".join(parts))
         parts.append(short)
-        urls.append({"start": start, "end": start + len(short), "url": short,
-                     "expanded_url": match.group(),
-                     "display_url": match.group().split("://", 1)[1][:26]})
+        urls.append(
+            {
+                "start": start,
+                "end": start + len(short),
+                "url": short,
+                "expanded_url": match.group(),
+                "display_url": match.group().split("://", 1)[1][:26],
+            }
+        )
         position = match.end()
     parts.append(_escape(text[position:]))
     shown = "".join(parts)
-    mentions = [{"start": m.start(), "end": m.end(), "username": m.group(1)}
-                for m in MENTION_RE.finditer(shown)]
+    mentions = [
+        {"start": m.start(), "end": m.end(), "username": m.group(1)} for m in MENTION_RE.finditer(shown)
+    ]
     entities = {key: value for key, value in (("urls", urls), ("mentions", mentions)) if value}
     return shown, entities
 
@@ -396,8 +489,11 @@ def _escape(text: str) -> str:
 def tweet_json(record: dict[str, Any], fields: set[str]) -> dict[str, Any]:
     """Build a v2 Tweet object: the default fields plus the requested `tweet.fields`."""
     text, entities = display(record["text"], record["id"])
-    out: dict[str, Any] = {"id": record["id"], "text": text,
-                           "edit_history_tweet_ids": [record["id"]]}
+    out: dict[str, Any] = {
+        "id": record["id"],
+        "text": text,
+        "edit_history_tweet_ids": [record["id"]],
+    }
     optional = {
         "created_at": record["created_at"],
         "author_id": record["author_id"],
@@ -438,9 +534,11 @@ def gate():
     limit, remaining, reset = store().count_call(f"{request.method} {rule}", limit, now)
     if kind == "rate_limit":
         remaining, reset = 0, math.ceil(now + seconds_left)
-    g.rate_headers = {"x-rate-limit-limit": str(limit),
-                      "x-rate-limit-remaining": str(max(remaining, 0)),
-                      "x-rate-limit-reset": str(reset)}
+    g.rate_headers = {
+        "x-rate-limit-limit": str(limit),
+        "x-rate-limit-remaining": str(max(remaining, 0)),
+        "x-rate-limit-reset": str(reset),
+    }
     if kind == "rate_limit" or remaining < 0:
         raise problem(429, "Too Many Requests", "Too Many Requests")
     if kind == "server_error":
@@ -459,22 +557,28 @@ def _rate_headers(response):
 
 def _outage():
     # What a failing edge in front of the API answers: 503 with an HTML page, not the API's JSON.
-    return ("<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>", 503,
-            {"Content-Type": "text/html"})
+    return (
+        "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>",
+        503,
+        {"Content-Type": "text/html"},
+    )
 
 
 def authenticate(config: Mapping[str, Any]) -> str | None:
     """Return the user id for OAuth 1.0a, None for the app bearer, or raise X's 401/403."""
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
-        if not _same(header[len("Bearer "):], config["X_BEARER_TOKEN"]):
+        if not _same(header[len("Bearer ") :], config["X_BEARER_TOKEN"]):
             raise _unauthorized()
         if request.endpoint in USER_CONTEXT_ONLY:
-            raise problem(403, "Unsupported Authentication",
-                          "Authenticating with OAuth 2.0 Application-Only is forbidden for this "
-                          "endpoint.  Supported authentication types are [OAuth 1.0a User "
-                          "Context, OAuth 2.0 User Context].",
-                          "https://api.twitter.com/2/problems/unsupported-authentication")
+            raise problem(
+                403,
+                "Unsupported Authentication",
+                "Authenticating with OAuth 2.0 Application-Only is forbidden for this "
+                "endpoint.  Supported authentication types are [OAuth 1.0a User "
+                "Context, OAuth 2.0 User Context].",
+                "https://api.twitter.com/2/problems/unsupported-authentication",
+            )
         return None
     if header.startswith("OAuth ") and _oauth1_valid(header, config):
         return str(config["X_ACCESS_TOKEN"]).partition("-")[0]
@@ -482,8 +586,10 @@ def authenticate(config: Mapping[str, Any]) -> str | None:
 
 
 def _unauthorized() -> ApiError:
-    return ApiError(401, {"title": "Unauthorized", "type": "about:blank", "status": 401,
-                          "detail": "Unauthorized"})
+    return ApiError(
+        401,
+        {"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"},
+    )
 
 
 def _same(given: str, expected: Any) -> bool:
@@ -493,21 +599,26 @@ def _same(given: str, expected: Any) -> bool:
 def _oauth1_valid(header: str, config: Mapping[str, Any]) -> bool:
     """Check keys, timestamp and the HMAC-SHA1 signature over the original X URL."""
     oauth = {key: unquote(value) for key, value in utils.parse_authorization_header(header)}
-    if not (_same(oauth.get("oauth_consumer_key", ""), config["X_API_KEY"])
-            and _same(oauth.get("oauth_token", ""), config["X_ACCESS_TOKEN"])
-            and oauth.get("oauth_signature_method") == "HMAC-SHA1"
-            and abs(time.time() - int(oauth.get("oauth_timestamp") or 0)) <= OAUTH_CLOCK_SKEW):
+    if not (
+        _same(oauth.get("oauth_consumer_key", ""), config["X_API_KEY"])
+        and _same(oauth.get("oauth_token", ""), config["X_ACCESS_TOKEN"])
+        and oauth.get("oauth_signature_method") == "HMAC-SHA1"
+        and abs(time.time() - int(oauth.get("oauth_timestamp") or 0)) <= OAUTH_CLOCK_SKEW
+    ):
         return False
     form = list(request.form.items(multi=True)) if request.mimetype.endswith("urlencoded") else None
-    params = signature.collect_parameters(uri_query=request.query_string.decode(), body=form,
-                                          headers={"Authorization": header})
-    path = request.path[len(api.url_prefix):]
+    params = signature.collect_parameters(
+        uri_query=request.query_string.decode(), body=form, headers={"Authorization": header}
+    )
+    path = request.path[len(api.url_prefix) :]
     base = signature.signature_base_string(
-        request.method.upper(), signature.base_string_uri(ORIGIN + path),
+        request.method.upper(),
+        signature.base_string_uri(ORIGIN + path),
         signature.normalize_parameters(params),
     )
-    expected = signature.sign_hmac_sha1(base, config["X_API_SECRET"], config["X_ACCESS_SECRET"])
-    return _same(oauth.get("oauth_signature", ""), expected)
+    key = f"{utils.escape(config['X_API_SECRET'])}&{utils.escape(config['X_ACCESS_SECRET'])}"
+    digest = hmac.new(key.encode(), base.encode(), hashlib.sha1).digest()  # RFC 5849 §3.4.2
+    return _same(oauth.get("oauth_signature", ""), base64.b64encode(digest).decode())
 
 
 # Endpoints
@@ -523,8 +634,12 @@ def create_tweet():
     if not isinstance(text, str) or not text.strip():
         raise invalid_request("text must not be empty", "text")
     if _too_long(text):
-        raise problem(403, "Forbidden", "Your Tweet text is too long. For more information on "
-                      "how Twitter determines text length see https://github.com/twitter/twitter-text.")
+        raise problem(
+            403,
+            "Forbidden",
+            "Your Tweet text is too long. For more information on "
+            "how Twitter determines text length see https://github.com/twitter/twitter-text.",
+        )
     reply_to = (body.get("reply") or {}).get("in_reply_to_tweet_id")
     author = store().account(current_app.config)
     record = store().create(author, text, str(reply_to) if reply_to else None)
@@ -532,7 +647,7 @@ def create_tweet():
 
 
 def _too_long(text: str) -> bool:
-    return twitter_text.parse_tweet(text).weightedLength > 280
+    return x_length(text, "v3").weighted_length > 280
 
 
 @api.delete("/2/tweets/<tweet_id>")
@@ -626,8 +741,10 @@ def _max_results(value: str | None, low: int, high: int) -> int:
     if value is None:
         return 10
     if not value.isdigit() or not low <= int(value) <= high:
-        raise invalid_request(f"The `max_results` query parameter value [{value}] is not between "
-                              f"{low} and {high}", "max_results")
+        raise invalid_request(
+            f"The `max_results` query parameter value [{value}] is not between {low} and {high}",
+            "max_results",
+        )
     return int(value)
 
 
@@ -695,5 +812,16 @@ def control_deliveries():
 
 
 def _control_view(record: dict[str, Any]) -> dict[str, Any]:
-    return {key: record[key] for key in ("id", "text", "author_id", "created_at", "in_reply_to",
-                                         "conversation_id", "deleted", "deleted_at")}
+    return {
+        key: record[key]
+        for key in (
+            "id",
+            "text",
+            "author_id",
+            "created_at",
+            "in_reply_to",
+            "conversation_id",
+            "deleted",
+            "deleted_at",
+        )
+    }

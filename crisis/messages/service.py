@@ -201,9 +201,14 @@ def withdraw(message: Message, user: User) -> Message:
 
 
 def start_sending(message: Message) -> None:
-    """The outbox: create the deliveries in this transaction; the dispatch runs after commit."""
+    """The outbox: create the deliveries in this transaction; their tasks are sent after commit.
+
+    One task per channel, all at once (no dispatch hop in between): a slow channel never delays
+    another, and the first post goes out one broker round trip after the approval.
+    """
     from crisis.tasks.enqueue import after_commit
-    from crisis.tasks.publish import dispatch_message
+    from crisis.tasks.publish import publish_delivery
+    from crisis.tasks.sms import sms_fanout
 
     message.state, message.sending_at = MessageState.sending, utcnow()
     for channel in message.channels:
@@ -213,7 +218,11 @@ def start_sending(message: Message) -> None:
             message.deliveries.append(delivery)
     db.session.flush()
     audit.record("message.sending", target=message, channels=",".join(message.channels))
-    after_commit(dispatch_message, message.id)
+    for delivery in message.deliveries:
+        if delivery.channel == "sms":
+            after_commit(sms_fanout, message.id)
+        else:
+            after_commit(publish_delivery, delivery.id)
 
 
 def stop(message: Message, user: User) -> dict[str, Any]:

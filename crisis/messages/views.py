@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, has_request_context, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from crisis.auth.permissions import requires
+from crisis.auth.permissions import can, requires
 from crisis.extensions import db
 from crisis.messages import bp, service, texts
 from crisis.models import Message, MessageState
+
+
+@bp.app_context_processor
+def _approvals_waiting():
+    """The top bar's count of messages waiting for a second person (approvers and admins only)."""
+    if not has_request_context() or not current_user.is_authenticated:
+        return {}
+    if not can("message.approve", current_user.role):
+        return {}
+    try:
+        count = db.session.scalar(sa.select(sa.func.count(Message.id))
+                                  .where(Message.state == MessageState.pending_approval))
+    except sa.exc.SQLAlchemyError:
+        return {}  # an error page must still render when the database is the problem
+    return {"approvals_waiting": count}
 
 
 @bp.get("/approvals")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import random
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -40,21 +42,6 @@ from crisis.models.types import utcnow
 log = logging.getLogger(__name__)
 CLAIMABLE = (DeliveryState.queued, DeliveryState.retrying)
 SHORT_WAIT = 30.0  # longer waits are left to the sweep (a due time in the row), never a countdown
-
-
-@shared_task(name="crisis.tasks.publish.dispatch_message", ignore_result=True)
-def dispatch_message(message_id: int) -> None:
-    """Fan out: every channel's task at once; SMS goes to the bulk queue in batches."""
-    from crisis.tasks.sms import sms_fanout
-
-    message = db.session.get(Message, message_id)
-    if message is None or message.state is not MessageState.sending:
-        return
-    for delivery in message.deliveries:
-        if delivery.channel == "sms":
-            sms_fanout.delay(message.id)
-        elif delivery.state in CLAIMABLE:
-            publish_delivery.delay(delivery.id)
 
 
 @shared_task(name="crisis.tasks.publish.publish_delivery", ignore_result=True)
@@ -149,25 +136,56 @@ def _reply_to(delivery: Delivery) -> Receipt | None:
 
 
 def perform(channel, delivery: Delivery, outbound: Outbound) -> Receipt:
-    """Publish, and for corrections also amend the original where the provider allows it."""
-    receipt = channel.publish(outbound)
-    message = delivery.message
-    if message.kind in (MessageKind.correction, MessageKind.cancel) and message.supersedes_id:
-        _amend_original(channel, delivery, outbound)
+    """Publish, and for corrections also amend the original where the provider allows it.
+
+    The amendment (edit the Facebook post, delete the original X post) runs beside the publish,
+    so a correction takes one provider round trip, not two.
+    """
+    amend = _amendment(channel, delivery, outbound)
+    if amend is None:
+        return channel.publish(outbound)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        amended = pool.submit(amend)
+        receipt = channel.publish(outbound)
+        amended.result()  # a failed amendment raises here: the retry finds the correction first
+    if delivery.channel == "x":
+        _transition(_original_delivery(delivery), DeliveryState.retracted, by=delivery.id)
     return receipt
 
 
-def _amend_original(channel, delivery: Delivery, outbound: Outbound) -> None:
+def _original_delivery(delivery: Delivery) -> Delivery | None:
     message = delivery.message
+    if message.kind not in (MessageKind.correction, MessageKind.cancel) or not message.supersedes_id:
+        return None
     original = db.session.get(Message, message.supersedes_id).delivery(delivery.channel)
-    if original is None or not original.provider_id:
-        return
+    return original if original is not None and original.provider_id else None
+
+
+def _amendment(channel, delivery: Delivery, outbound: Outbound):
+    original = _original_delivery(delivery)
+    if original is None:
+        return None
     receipt = Receipt(original.provider_id, original.url)
     if delivery.channel == "facebook":
-        channel.edit(receipt, outbound)
-    elif delivery.channel == "x" and message.delete_original:
-        channel.retract(receipt)
-        _transition(original, DeliveryState.retracted, by=delivery.id)
+        edited = replace(outbound, text=_superseded_text(original, delivery.message, outbound.link))
+        return lambda: channel.edit(receipt, edited)
+    if delivery.channel == "x" and delivery.message.delete_original:
+        return lambda: channel.retract(receipt)
+    return None
+
+
+SUPERSEDED = {
+    "nl": {"correction": "GECORRIGEERD – lees de correctie", "cancel": "INGETROKKEN – lees waarom"},
+    "en": {"correction": "CORRECTED – read the correction", "cancel": "CANCELLED – read why"},
+}
+
+
+def _superseded_text(original: Delivery, follow_up: Message, link: str | None) -> str:
+    """The original post, edited: a notice and a link to the correction first, then its text."""
+    labels = SUPERSEDED.get(follow_up.language, SUPERSEDED["nl"])
+    old_text = build_outbound(original).text
+    notice = f"{labels[follow_up.kind.value]}: {link}" if link else labels[follow_up.kind.value]
+    return f"{notice}\n\n{old_text}"
 
 
 def settle_accepted(delivery: Delivery, receipt: Receipt) -> None:

@@ -56,7 +56,10 @@ def sms_fanout(message_id: int) -> None:
     elif delivery.state is not DeliveryState.sending:
         return
     create_recipients(message)
-    enqueue_batches(message.id)
+    first = enqueue_batches(message.id, keep_first=True)
+    if first:
+        # The first batch goes out from here: the first SMS leaves one broker hop after approval.
+        sms_send_batch(message.id, first)
     finish_if_done(message.id)
 
 
@@ -96,8 +99,12 @@ def _text(message: Message, language: str) -> str:
     return texts.RENDERERS["sms"].render(texts.draft_for(message, language)).text
 
 
-def enqueue_batches(message_id: int, only_due: bool = False) -> int:
-    """Send every queued row's id to a batch task; duplicates are harmless (rows are claimed)."""
+def enqueue_batches(message_id: int, only_due: bool = False, keep_first: bool = False):
+    """Send every queued row's id to a batch task; duplicates are harmless (rows are claimed).
+
+    With `keep_first` the first batch is returned for the caller to send itself; otherwise the
+    number of rows enqueued.
+    """
     query = sa.select(SmsRecipient.id).where(
         SmsRecipient.message_id == message_id, SmsRecipient.state == RecipientState.queued
     )
@@ -106,9 +113,11 @@ def enqueue_batches(message_id: int, only_due: bool = False) -> int:
                                    SmsRecipient.next_attempt_at <= utcnow()))
     ids = list(db.session.scalars(query.order_by(SmsRecipient.id)))
     size = int(current_app.config["SMS_BATCH_SIZE"])
-    for start in range(0, len(ids), size):
-        sms_send_batch.delay(message_id, ids[start:start + size])
-    return len(ids)
+    batches = [ids[start:start + size] for start in range(0, len(ids), size)]
+    first = batches.pop(0) if keep_first and batches else None
+    for batch in batches:
+        sms_send_batch.delay(message_id, batch)
+    return first if keep_first else len(ids)
 
 
 @shared_task(name="crisis.tasks.sms.sms_send_batch", ignore_result=True)

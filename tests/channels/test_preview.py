@@ -53,21 +53,22 @@ def test_unknown_channel_is_rejected():
 
 def test_values_for_a_plain_message():
     result = preview(BODY, ALL, link=LINK)
-    expected_text = f"{BODY} {LINK}"
     assert result["x"] == {
         "weighted_length": len(BODY) + 1 + 23,  # every URL counts 23
         "valid": True,
         "limit": 280,
-        "text": expected_text,
+        "text": f"{BODY} {LINK}",
     }
+    page_text = f"{BODY}\n\n{LINK}"
     assert result["facebook"] == {
-        "length": len(expected_text),
+        "length": len(page_text),
         "valid": True,
         "limit": FACEBOOK_LIMIT,
-        "text": expected_text,
+        "text": page_text,
     }
-    assert result["website"] == {"length": len(expected_text), "text": expected_text}
-    # 125 + 1 + 63 = 189 units would need a second segment, so the SMS goes without the link.
+    # The website text is the update's own page: no link to itself.
+    assert result["website"] == {"length": len(BODY), "text": BODY}
+    # 125 + 1 + 62 = 188 units would need a second segment, so the SMS goes without the link.
     sms = result["sms"]
     assert (sms["encoding"], sms["segments"], sms["units"]) == ("GSM-7", 1, len(BODY))
     assert (sms["ucs2_chars"], sms["replacements"], sms["text"]) == ([], [], BODY)
@@ -87,16 +88,18 @@ def test_readability_scores_the_body_not_the_marker_or_link():
 
 
 def test_sms_link_is_left_out_when_it_would_add_a_segment():
-    body = "a" * 100  # 100 + space + 63-character link = 164 units: a second segment
+    body = "a" * 100  # 100 + line break + 62-character link = 163 units: a second segment
     result = preview(body, ["sms", "x"], link=LINK)
     assert (result["sms"]["text"], result["sms"]["segments"]) == (body, 1)
     assert result["x"]["text"] == f"{body} {LINK}"  # X still gets it
 
 
 def test_sms_link_is_kept_when_it_fits_the_segments_already_paid_for():
+    short = preview("Ga naar binnen.", ["sms"], link=LINK)["sms"]
+    assert (short["text"], short["segments"]) == (f"Ga naar binnen.\n{LINK}", 1)
     body = "a" * 200  # 2 segments either way
     result = preview(body, ["sms"], link=LINK)
-    assert (result["sms"]["text"], result["sms"]["segments"]) == (f"{body} {LINK}", 2)
+    assert (result["sms"]["text"], result["sms"]["segments"]) == (f"{body}\n{LINK}", 2)
 
 
 def test_link_already_in_the_body_is_not_repeated():

@@ -323,3 +323,11 @@ def test_readability_of_empty_text():
 def test_readability_rejects_other_languages():
     with pytest.raises(ValueError, match="Dutch"):
         readability("Stay indoors.", language="en")
+
+
+@pytest.mark.timeout(20)  # a guard against a hang (the parser takes seconds on such text)
+def test_x_length_refuses_pathological_long_text():
+    from channels.text import X_PARSE_LIMIT, x_length
+
+    result = x_length("a." * X_PARSE_LIMIT)
+    assert not result.valid and result.weighted_length >= 2 * X_PARSE_LIMIT

@@ -35,6 +35,10 @@ def celery_init_app(app: Flask) -> Celery:
         task_serializer="json",
         accept_content=["json"],
         result_serializer="json",
+        # No remote control: its broadcast channel crashes a worker when Redis restarts (kombu
+        # pub/sub), and nothing here needs it; /healthz learns that workers run from heartbeats.
+        worker_enable_remote_control=False,
+        worker_send_task_events=False,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,

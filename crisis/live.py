@@ -54,7 +54,12 @@ def user_room(user_id: int) -> str:
 def emit(event: str, payload: dict[str, Any], *, incident_id: int | None = None) -> None:
     """Send `event` to one incident's room, or to the whole team when no incident is given."""
     room = incident_room(incident_id) if incident_id is not None else TEAM_ROOM
-    _emitter().emit(event, payload, to=room, namespace=NAMESPACE)
+    try:
+        _emitter().emit(event, payload, to=room, namespace=NAMESPACE)
+    except Exception:  # noqa: BLE001
+        # A notification lost while Redis restarts must not fail the send that caused it:
+        # consoles rebuild their state from the database when they reconnect.
+        log.warning("could not emit %s to %s", event, room, exc_info=True)
 
 
 def after_commit(event: str, payload: dict[str, Any], *, incident_id: int | None = None) -> None:
@@ -98,12 +103,7 @@ def _emitter():
 def _emit_pending(session: Session) -> None:
     pending = session.info.pop(_PENDING, [])
     for event, payload, incident_id in pending:
-        try:
-            emit(event, payload, incident_id=incident_id)
-        except Exception:  # noqa: BLE001
-            # The commit stands; a lost notification is repaired by the page's reload on
-            # reconnect. Say so in the log rather than failing the request after the fact.
-            log.exception("could not emit %s", event)
+        emit(event, payload, incident_id=incident_id)
 
 
 @sa.event.listens_for(Session, "after_soft_rollback")

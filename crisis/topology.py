@@ -124,8 +124,10 @@ class Topology:
     def start(self) -> Topology:
         if self.own_redis:
             self.start_redis()
-        subprocess.run([str(BIN / "crisis"), "db", "upgrade"], env=self.env(), check=True,
-                       capture_output=True)
+        upgrade = subprocess.run([str(BIN / "crisis"), "db", "upgrade"], env=self.env(),
+                                 capture_output=True, text=True)
+        if upgrade.returncode:
+            raise RuntimeError(f"crisis db upgrade failed:\n{upgrade.stderr[-3000:]}")
         self._process("sandbox", [str(BIN / "crisis"), "sandbox", "--port", str(self.sandbox_port),
                                   "--console-url", self.web_url])
         self._process("web", [str(BIN / "gunicorn"), "-w", "1", "--threads", "32", "-b",

@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Flask
 
-from channels.sandbox import control, facebook, faults, twilio, x
+from channels.sandbox import control, facebook, faults, twilio, view, x
 
 PROVIDERS = {"x": x, "facebook": facebook, "twilio": twilio}
 
@@ -36,4 +36,5 @@ def create_sandbox_app(config: dict[str, Any] | None = None) -> Flask:
         app.register_blueprint(module.api)
         app.register_blueprint(module.control)
     app.register_blueprint(control.bp)
+    app.register_blueprint(view.bp)
     return app

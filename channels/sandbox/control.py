@@ -52,6 +52,12 @@ def set_faults():
     return jsonify(ok=True, fault=fault.__dict__)
 
 
+@bp.get("/faults")
+def fault_counts():
+    """How many faults were served since the last reset, per provider and kind."""
+    return jsonify(current_app.extensions["sandbox_faults"].counts())
+
+
 @bp.post("/inject")
 def inject():
     """Body: {"channel": "x"|"facebook"|"sms", ...}: a public reaction, sent the provider's way."""

@@ -35,6 +35,7 @@ class FaultBoard:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._plans: dict[str, Fault] = {}
+        self._counts: dict[str, dict[str, int]] = {}
 
     def set(self, provider: str, spec: dict[str, Any], now: float | None = None) -> Fault:
         """Replace a provider's plan. Durations in `spec` (`*_for` seconds) become deadlines."""
@@ -59,6 +60,17 @@ class FaultBoard:
     def clear(self) -> None:
         with self._lock:
             self._plans.clear()
+            self._counts.clear()
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """How often each fault was served, per provider (benchmarks report the 429s)."""
+        with self._lock:
+            return {provider: dict(kinds) for provider, kinds in self._counts.items()}
+
+    def _count(self, provider: str, kind: str) -> None:
+        with self._lock:
+            kinds = self._counts.setdefault(provider, {})
+            kinds[kind] = kinds.get(kind, 0) + 1
 
     def decide(self, provider: str, now: float | None = None) -> tuple[str | None, float]:
         """Return (fault kind or None, seconds until it ends), sleeping the plan's latency first."""
@@ -69,9 +81,11 @@ class FaultBoard:
         for kind in ("outage", "timeout", "rate_limit", "server_error"):
             until = getattr(fault, f"{kind}_until")
             if until > now:
+                self._count(provider, kind)
                 if kind == "timeout":
                     time.sleep(fault.timeout_seconds)
                 return kind, until - now
         if fault.error_rate and random.random() < fault.error_rate:
+            self._count(provider, "server_error")
             return "server_error", 0.0
         return None, 0.0

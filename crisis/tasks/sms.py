@@ -131,13 +131,18 @@ def sms_send_batch(message_id: int, recipient_ids: list[int]) -> None:
     bodies = {lang: _text(message, lang) for lang in texts.languages(message)}
     callback = current_app.config["PUBLIC_URL"].rstrip("/") + "/webhooks/twilio/status"
     limiter = sms_limiter(current_app)
+    segments = dict(db.session.execute(sa.select(SmsRecipient.id, SmsRecipient.segments).where(
+        SmsRecipient.id.in_(recipient_ids), SmsRecipient.state == RecipientState.queued)).all())
     for recipient_id in recipient_ids:
+        if recipient_id not in segments:
+            continue  # already claimed by another task, or no longer queued
         if _stopped(message_id):
             break
+        # The slot first, then the claim: if Redis fails here, no row is left `sending`.
+        limiter.acquire(segments.get(recipient_id, 1))
         recipient = claim_recipient(recipient_id)
         if recipient is None:
             continue
-        limiter.acquire(recipient.segments)
         outbound = Outbound(key=f"sms-{recipient.id}", text=bodies.get(recipient.language)
                             or bodies[message.language], to=recipient.phone,
                             status_callback=callback, attempted_at=recipient.attempted_at)
@@ -224,6 +229,9 @@ def finish_if_done(message_id: int) -> None:
         db.session.rollback()
         return
     counts = sms_counts(message_id)
+    if counts["total"] < delivery.message.recipient_count:
+        db.session.rollback()  # the fan-out has not created every recipient row yet
+        return
     none_to_send = counts["total"] == counts["skipped"]
     if counts["accepted_total"] or none_to_send:
         delivery.accepted_at = utcnow()

@@ -1,0 +1,173 @@
+"""SMS fan-out at scale: achieved rate against the configured rate R (segments per second), on the
+production topology (Redis, a `publish` worker and a `bulk` worker, the sandbox at R).
+
+Also measured in the same run: the ceiling of the same path with no limit, and the sandbox's own
+ceiling (the real Twilio SDK sending straight to it from threads, no database) — the physical
+limit of this machine. Duplicates and lost messages are counted from the sandbox's own records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime
+
+from common import api_user, emit, topology  # noqa: I001
+
+from channels.base import Outbound
+from channels.factory import sandbox_settings
+from channels.sms import SmsChannel
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipients", type=int, default=20_000)
+    parser.add_argument("--rate", type=float, default=100.0, help="R, segments per second")
+    parser.add_argument("--bulk-concurrency", type=int, default=8)
+    parser.add_argument("--ceiling-recipients", type=int, default=2_000,
+                        help="recipients for the unlimited-path run (0: skip)")
+    parser.add_argument("--sandbox-ceiling-seconds", type=float, default=5.0)
+    parser.add_argument("--timeout", type=float, default=3600.0)
+    return parser.parse_args()
+
+
+SEED = """
+import sys
+from crisis import create_app
+from crisis.extensions import db
+from crisis.models import Area, Subscriber, SubscriberStatus
+count = int(sys.argv[1])
+app = create_app()
+with app.app_context():
+    area = Area(code="bench", name="Bench", postcodes=["7721"])
+    db.session.add(area); db.session.flush()
+    rows = [{"phone": f"+3162{i:07d}", "area_ids": [area.id], "language": "nl",
+             "status": SubscriberStatus.active, "synthetic": False, "consent": {}}
+            for i in range(count)]
+    for start in range(0, count, 5000):
+        db.session.execute(db.insert(Subscriber), rows[start:start + 5000])
+    db.session.commit()
+    print(area.id)
+"""
+
+
+def seed(top, count: int) -> int:
+    out = subprocess.run([sys.executable, "-c", SEED, str(count)], env=top.env(), check=True,
+                         capture_output=True, text=True).stdout
+    return int(out.strip().splitlines()[-1])
+
+
+def run_fanout(top, recipients: int, timeout: float) -> dict:
+    editor = api_user(top, "editor@bench.test", "editor")
+    approver = api_user(top, "approver@bench.test", "approver")
+    area_id = seed(top, recipients)
+    incident = editor.post("/incidents", json={"title": "SMS benchmark", "mode": "live",
+                                               "area_ids": [area_id]}).json()
+    body = "Grote brand bij de Industrieweg in Dalfsen. Ga naar binnen en houd ramen dicht."
+    draft = editor.post(f"/incidents/{incident['id']}/messages",
+                        json={"body": body, "channels": ["sms"], "area_ids": [area_id]}).json()
+    submitted = editor.post(f"/messages/{draft['id']}/submit").json()
+    assert submitted["recipient_count"] == recipients, submitted["recipient_count"]
+    started = time.monotonic()
+    approver.post(f"/messages/{draft['id']}/approve", json={
+        "approval_hash": submitted["approval_hash"], "confirmation": incident["title"]})
+    while time.monotonic() - started < timeout:
+        message = editor.get(f"/messages/{draft['id']}").json()
+        if message["state"] in ("sent", "partially_failed", "failed", "stopped"):
+            break
+        time.sleep(1.0)
+    return {"message": message, "wall_s": time.monotonic() - started}
+
+
+def sandbox_records(top) -> dict:
+    sent = top.sandbox("GET", "/twilio/messages")
+    sent = sent["messages"] if isinstance(sent, dict) else sent
+    outbound = [m for m in sent if m.get("direction", "outbound-api").startswith("outbound")]
+    per_number = collections.Counter(m["to"] for m in outbound)
+    times = sorted(datetime.fromisoformat(m["created_at"].replace("Z", "+00:00")).timestamp()
+                   for m in outbound)
+    segments = sum(int(m.get("segments") or 1) for m in outbound)
+    return {"per_number": per_number, "times": times, "segments": segments, "count": len(outbound)}
+
+
+def measure(top, recipients: int, rate: float, timeout: float) -> dict:
+    outcome = run_fanout(top, recipients, timeout)
+    records = sandbox_records(top)
+    counts = outcome["message"].get("sms", {})
+    span = (records["times"][-1] - records["times"][0]) if len(records["times"]) > 1 else 0.0
+    # n segments spaced 1/R apart span (n - 1)/R seconds.
+    achieved = (records["segments"] - 1) / span if span else 0.0
+    faults = top.sandbox("GET", "/faults").get("twilio", {})
+    return {
+        "recipients": recipients,
+        "state": outcome["message"]["state"],
+        "achieved_segments_per_s": round(achieved, 1),
+        "ratio": round(achieved / rate, 3) if rate else None,
+        "duplicates": sum(n - 1 for n in records["per_number"].values() if n > 1),
+        "lost": recipients - len(records["per_number"]) - counts.get("unknown", 0),
+        "unknown": counts.get("unknown", 0),
+        "responses_429": faults.get("rate_limit", 0),
+        "wall_s": round(outcome["wall_s"], 1),
+        "counts": {k: v for k, v in counts.items() if v},
+    }
+
+
+def sandbox_ceiling(top, seconds: float, threads: int = 16) -> float:
+    """Messages per second the sandbox takes from the real SDK with no database in the way."""
+    settings = sandbox_settings()
+    sent = [0] * threads
+    stop_at = time.monotonic() + seconds
+
+    def blast(index: int) -> None:
+        channel = SmsChannel.from_settings(settings, top.sandbox_url)
+        n = 0
+        while time.monotonic() < stop_at:
+            channel.publish(Outbound(key=f"c{index}-{n}", text="Ceiling test",
+                                     to=f"+3163{index:02d}{n:05d}"))
+            n += 1
+        sent[index] = n
+
+    workers = [threading.Thread(target=blast, args=(i,)) for i in range(threads)]
+    start = time.monotonic()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return sum(sent) / (time.monotonic() - start)
+
+
+def main() -> None:
+    args = parse_args()
+    workers = [("publish,default", 4), ("bulk", args.bulk_concurrency)]
+    limited = topology(workers=workers, sandbox_settings={"TWILIO_SANDBOX_RATE": args.rate},
+                       settings={"SMS_RATE_SEGMENTS_PER_SECOND": args.rate,
+                                 "SMS_BATCH_SIZE": 50})
+    with limited:
+        result = measure(limited, args.recipients, args.rate, args.timeout)
+        ceiling_sandbox = sandbox_ceiling(limited, args.sandbox_ceiling_seconds)
+    path = None
+    if args.ceiling_recipients:
+        unlimited = topology(workers=workers, sandbox_settings={"TWILIO_SANDBOX_RATE": 0},
+                             settings={"SMS_RATE_SEGMENTS_PER_SECOND": 1_000_000,
+                                       "SMS_BATCH_SIZE": 50})
+        with unlimited:
+            path = measure(unlimited, args.ceiling_recipients, 0, args.timeout)
+    path_ceiling = path["achieved_segments_per_s"] if path else None
+    emit({
+        "benchmark": "sms", "rate": args.rate, **result,
+        "path_ceiling_segments_per_s": path_ceiling,
+        "path_duplicates": path["duplicates"] if path else None,
+        "path_lost": path["lost"] if path else None,
+        "sandbox_ceiling_per_s": round(ceiling_sandbox, 1),
+        "path_ceiling_vs_sandbox": round(path_ceiling / ceiling_sandbox, 3) if path else None,
+        "targets": {"ratio": ">= 0.9 where R < path ceiling", "path_vs_sandbox": ">= 0.5",
+                    "duplicates": 0, "lost": 0},
+    })
+
+
+if __name__ == "__main__":
+    main()

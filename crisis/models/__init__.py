@@ -2,6 +2,7 @@
 
 from crisis.models.area import Area
 from crisis.models.audit import AuditEvent, AuditHead
+from crisis.models.drill import ChecklistItem, DrillInject, InjectState
 from crisis.models.heartbeat import Heartbeat
 from crisis.models.incident import Incident, IncidentMode, IncidentStatus, Severity
 from crisis.models.message import (
@@ -14,10 +15,21 @@ from crisis.models.message import (
     MessageState,
 )
 from crisis.models.public_post import PublicPost
+from crisis.models.reaction import Cluster, ClustererState, Handling, Reaction, ReactionChannel
 from crisis.models.subscriber import RecipientState, SmsRecipient, Subscriber, SubscriberStatus
+from crisis.models.subscription import VerificationCode
 from crisis.models.user import ApiToken, Role, User
 
 __all__ = [
+    "ChecklistItem",
+    "Cluster",
+    "ClustererState",
+    "DrillInject",
+    "Handling",
+    "InjectState",
+    "Reaction",
+    "ReactionChannel",
+    "VerificationCode",
     "CHANNELS",
     "Delivery",
     "DeliveryEvent",

@@ -62,6 +62,11 @@ class Incident(db.Model):
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Drills: the exercise leader, and when (and why) the drill was ended early.
+    exercise_leader_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    injects_paused: Mapped[bool] = mapped_column(default=False)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_reason: Mapped[str | None] = mapped_column(sa.String(200))
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     areas: Mapped[list[Area]] = relationship(secondary=incident_areas)

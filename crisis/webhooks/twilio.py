@@ -63,3 +63,25 @@ def twilio_status():
         recipient.error_code = update.error_code or recipient.error_code
         db.session.commit()
     return "", 204
+
+
+@bp.post("/twilio/sms")
+def twilio_inbound():
+    """An SMS from the public: a subscription keyword (a command) or a reaction."""
+    from crisis.reactions.ingest import ingest_sms
+    from crisis.subscriptions.keywords import handle_keyword, is_keyword
+
+    if not signed_by_twilio():
+        log.warning("refused an inbound SMS webhook with a bad signature")
+        return {"error": "invalid signature"}, 403
+    try:
+        inbound = sms_channel.parse_inbound(request.form)
+    except ValueError as exc:
+        log.warning("refused a malformed inbound SMS webhook: %s", exc)
+        return {"error": str(exc)}, 400
+    if is_keyword(inbound.body):
+        handle_keyword(inbound)  # answers with a confirmation SMS of its own
+    else:
+        ingest_sms(inbound)
+    db.session.commit()
+    return sms_channel.empty_twiml(), 200, {"Content-Type": "application/xml"}

@@ -60,10 +60,15 @@ def build_channels(
     website_store: PostStore,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> ChannelSet:
-    """Build every channel for an incident; drills and a configured sandbox use the sandbox."""
+    """Build every channel for an incident; drills and a configured sandbox use the sandbox.
+
+    Drills use `DRILL_SANDBOX_URL` (or `SANDBOX_URL`); live channels use `SANDBOX_URL` when set.
+    """
     sandbox_url = settings.get("SANDBOX_URL") or None
-    if drill and not sandbox_url:
-        raise DrillWithoutSandbox("a drill needs the sandbox: set CRISIS_SANDBOX_URL")
+    if drill:
+        sandbox_url = settings.get("DRILL_SANDBOX_URL") or sandbox_url
+        if not sandbox_url:
+            raise DrillWithoutSandbox("a drill needs the sandbox: set CRISIS_DRILL_SANDBOX_URL")
     source = sandbox_settings() if sandbox_url else settings
     result = ChannelSet(sandbox_url=sandbox_url)
     for name, cls in SOCIAL.items():

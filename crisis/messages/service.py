@@ -162,9 +162,10 @@ def approve(message: Message, approver: User, seen_hash: str, *, break_glass: st
     current = texts.approval_hash(message)
     if seen_hash != message.approval_hash or current != message.approval_hash:
         raise WorkflowError("the message changed since you looked at it: review it again")
-    if not message.incident.is_drill and confirmation is not None and (
-        confirmation.strip().casefold() != message.incident.title.strip().casefold()
+    if not message.incident.is_drill and (
+        (confirmation or "").strip().casefold() != message.incident.title.strip().casefold()
     ):
+        # A live send is confirmed differently from a drill: the approver types the name.
         raise WorkflowError("type the incident's name to confirm a live send", 422)
     message.approver_id, message.approved_at = approver.id, utcnow()
     message.break_glass_reason = break_glass.strip() if break_glass else None

@@ -10,7 +10,7 @@ from flask import current_app, request
 from channels import sms as sms_channel
 from channels.factory import sandbox_settings
 from crisis.extensions import db
-from crisis.models import RecipientState, SmsRecipient
+from crisis.models import IncidentMode, RecipientState, SmsRecipient
 from crisis.webhooks import bp
 
 log = logging.getLogger(__name__)
@@ -26,25 +26,32 @@ CALLBACK_STATES = {
 }
 
 
-def auth_tokens() -> list[str]:
-    """Tokens a request may be signed with: the live account's, and the sandbox's when in use."""
-    tokens = [current_app.config.get("TWILIO_AUTH_TOKEN")]
-    if current_app.config.get("SANDBOX_URL"):
-        tokens.append(sandbox_settings()["TWILIO_AUTH_TOKEN"])
-    return [t for t in tokens if t]
+def signer() -> str | None:
+    """Who signed this request: "live" (our Twilio account), "sandbox", or None (refuse it).
 
-
-def signed_by_twilio() -> bool:
+    The sandbox's credentials are public (they ship with the code), so unless live channels are
+    pointed at the sandbox (demo, training), a sandbox signature may only touch drill data.
+    """
     signature = request.headers.get("X-Twilio-Signature", "")
     url = sms_channel.public_url(request.url, current_app.config.get("PUBLIC_URL"))
     params = request.form.to_dict(flat=True)
-    return any(sms_channel.validate_signature(url, params, signature, token)
-               for token in auth_tokens())
+    live_token = current_app.config.get("TWILIO_AUTH_TOKEN")
+    if live_token and sms_channel.validate_signature(url, params, signature, live_token):
+        return "live"
+    if sms_channel.validate_signature(url, params, signature,
+                                      sandbox_settings()["TWILIO_AUTH_TOKEN"]):
+        return "live" if current_app.config.get("SANDBOX_URL") else "sandbox"
+    return None
+
+
+def signed_by_twilio() -> bool:
+    return signer() is not None
 
 
 @bp.post("/twilio/status")
 def twilio_status():
-    if not signed_by_twilio():
+    source = signer()
+    if source is None:
         log.warning("refused a Twilio status callback with a bad signature")
         return {"error": "invalid signature"}, 403
     try:
@@ -57,6 +64,9 @@ def twilio_status():
         return "", 204
     recipient = db.session.scalars(
         sa.select(SmsRecipient).where(SmsRecipient.provider_sid == update.message_sid)).first()
+    if recipient is not None and source == "sandbox" and not _drill_recipient(recipient):
+        log.warning("refused a sandbox-signed status callback for a live message")
+        return {"error": "invalid signature"}, 403
     # Callbacks arrive out of order and more than once: a recipient only ever moves forward.
     if recipient is not None and new_state.rank > recipient.state.rank:
         recipient.state = new_state
@@ -65,13 +75,22 @@ def twilio_status():
     return "", 204
 
 
+def _drill_recipient(recipient: SmsRecipient) -> bool:
+    from crisis.models import Incident, Message
+
+    return bool(db.session.scalar(
+        sa.select(Incident.mode == IncidentMode.drill).join(Message).where(
+            Message.id == recipient.message_id)))
+
+
 @bp.post("/twilio/sms")
 def twilio_inbound():
     """An SMS from the public: a subscription keyword (a command) or a reaction."""
     from crisis.reactions.ingest import ingest_sms
     from crisis.subscriptions.keywords import handle_keyword, is_keyword
 
-    if not signed_by_twilio():
+    source = signer()
+    if source is None:
         log.warning("refused an inbound SMS webhook with a bad signature")
         return {"error": "invalid signature"}, 403
     try:
@@ -79,7 +98,10 @@ def twilio_inbound():
     except ValueError as exc:
         log.warning("refused a malformed inbound SMS webhook: %s", exc)
         return {"error": str(exc)}, 400
-    if is_keyword(inbound.body):
+    if source == "sandbox":
+        # Only a drill can be answered through the sandbox: never a live subscription change.
+        ingest_sms(inbound, drill_only=True)
+    elif is_keyword(inbound.body):
         handle_keyword(inbound)  # answers with a confirmation SMS of its own
     else:
         ingest_sms(inbound)

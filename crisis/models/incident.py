@@ -65,6 +65,7 @@ class Incident(db.Model):
     # Drills: the exercise leader, and when (and why) the drill was ended early.
     exercise_leader_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     injects_paused: Mapped[bool] = mapped_column(default=False)
+    injects_paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     ended_reason: Mapped[str | None] = mapped_column(sa.String(200))
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

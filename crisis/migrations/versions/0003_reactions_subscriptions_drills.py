@@ -147,6 +147,7 @@ def upgrade():
     with op.batch_alter_table('incidents', schema=None) as batch_op:
         batch_op.add_column(sa.Column('exercise_leader_id', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('injects_paused', sa.Boolean(), nullable=False, server_default=sa.false()))
+        batch_op.add_column(sa.Column('injects_paused_at', crisis.models.types.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('ended_at', crisis.models.types.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('ended_reason', sa.String(length=200), nullable=True))
         batch_op.create_foreign_key(batch_op.f('fk_incidents_exercise_leader_id_users'), 'users', ['exercise_leader_id'], ['id'])
@@ -160,6 +161,7 @@ def downgrade():
         batch_op.drop_constraint(batch_op.f('fk_incidents_exercise_leader_id_users'), type_='foreignkey')
         batch_op.drop_column('ended_reason')
         batch_op.drop_column('ended_at')
+        batch_op.drop_column('injects_paused_at')
         batch_op.drop_column('injects_paused')
         batch_op.drop_column('exercise_leader_id')
 

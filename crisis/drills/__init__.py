@@ -1,0 +1,1 @@
+"""Runbook-driven incidents and drills: checklist, injects, stopping a drill, the report."""

@@ -1,10 +1,12 @@
+import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 
-from crisis.auth.permissions import requires
+from crisis.auth.permissions import can, requires
 from crisis.extensions import db
 from crisis.incidents import bp, service
 from crisis.incidents.forms import IncidentForm
+from crisis.messages import texts
 from crisis.models import Area, Incident
 
 
@@ -34,5 +36,36 @@ def create():
 @bp.get("/<int:incident_id>")
 @requires("incident.view")
 def show(incident_id: int):
+    from crisis.api.incidents import messages_payload  # the API module imports this package
+
     incident = db.session.get(Incident, incident_id) or abort(404)
-    return render_template("incidents/show.html", incident=incident)
+    areas = list(db.session.scalars(sa.select(Area).order_by(Area.name)))
+    other_language = "en" if incident.language == "nl" else "nl"
+    # Everything the incident page's script starts from; it reloads the messages on every
+    # (re)connect, so this is only the first picture, never a second source of truth.
+    page = {
+        "incident": {
+            "id": incident.id,
+            "title": incident.title,
+            "language": incident.language,
+            "other_language": other_language,
+            "is_drill": incident.is_drill,
+            "area_ids": [a.id for a in incident.areas],
+            "closed": incident.status.value == "closed",
+        },
+        "markers": {lang: texts.marker(incident, lang) for lang in (incident.language, other_language)},
+        # The update's public link goes into every text; the preview counts it the same way.
+        "update_link": texts.update_url(incident, 0)[: -len("0")],
+        "me": {
+            "id": current_user.id,
+            "can_draft": can("message.draft"),
+            "can_approve": can("message.approve"),
+        },
+        "urls": {
+            "approvals": url_for("messages.approvals"),
+            "api": url_for("api.me").removesuffix("/me"),
+        },
+        **messages_payload(incident),
+    }
+    return render_template("incidents/show.html", incident=incident, areas=areas, page=page,
+                           other_language=other_language)

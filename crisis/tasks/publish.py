@@ -238,13 +238,23 @@ SETTLED = {DeliveryState.accepted, DeliveryState.delivered, DeliveryState.retrac
 
 
 def refresh_message(message: Message) -> None:
-    """Derive the message's state once every channel has settled."""
+    """Derive the message's state once every channel has settled.
+
+    Channel tasks finish concurrently: the message row is re-read under a lock (PostgreSQL;
+    SQLite serialises writers anyway) and the deliveries' states come from the database, so the
+    last task to settle always sees every other task's result, and a Stop made meanwhile wins.
+    """
+    db.session.flush()
+    db.session.expire_all()  # other tasks' deliveries and a Stop may have committed meanwhile
+    db.session.refresh(message, with_for_update=True)
     if message.state is not MessageState.sending:
         return
-    if any(d.state not in SETTLED for d in message.deliveries):
+    states = list(db.session.scalars(sa.select(Delivery.state).where(
+        Delivery.message_id == message.id)))
+    if any(state not in SETTLED for state in states):
         return
-    landed = [d for d in message.deliveries if d.state.landed]
-    if len(landed) == len(message.deliveries):
+    landed = [state for state in states if state.landed]
+    if len(landed) == len(states):
         message.state = MessageState.sent
     elif landed:
         message.state = MessageState.partially_failed

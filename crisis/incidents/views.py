@@ -67,5 +67,8 @@ def show(incident_id: int):
         },
         **messages_payload(incident),
     }
+    from crisis.drills.service import checklist_json
+
     return render_template("incidents/show.html", incident=incident, areas=areas, page=page,
-                           other_language=other_language)
+                           other_language=other_language,
+                           checklist=checklist_json(incident)["items"])

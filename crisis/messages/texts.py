@@ -7,6 +7,7 @@ recipient count); anything that changes one of them changes the hash and voids t
 from __future__ import annotations
 
 import hashlib
+import re
 import json
 from typing import Any
 
@@ -20,6 +21,8 @@ from crisis.extensions import db
 from crisis.models import Incident, Message, Subscriber, SubscriberStatus
 
 RENDERERS = {**SOCIAL, "website": WebsiteChannel}
+# A runbook template's placeholder left in the text: `{kern}`, `{tijd}`.
+PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
 
 def update_url(incident: Incident, message_id: int) -> str:
@@ -111,6 +114,12 @@ def problems(message: Message) -> list[str]:
         found.append("channels: choose at least one")
     if "sms" in message.channels and not message.area_ids:
         found.append("areas: SMS needs at least one area")
+    for name, text in [("body", message.body), *[(f"translations.{k}", v) for k, v in
+                                                  message.translations.items()],
+                       *[(f"overrides.{k}", v) for k, v in message.overrides.items()]]:
+        unfilled = sorted(set(PLACEHOLDER.findall(text or "")))
+        if unfilled:
+            found.append(f"{name}: fill in " + ", ".join("{" + p + "}" for p in unfilled))
     for channel, per_language in rendered(message).items():
         for language, info in per_language.items():
             if not info["valid"]:

@@ -28,7 +28,7 @@ from crisis.models import (
     SmsRecipient,
 )
 from crisis.models.types import utcnow
-from crisis.tasks import publish, sms
+from crisis.tasks import drills, publish, sms
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ def sweep() -> dict[str, int]:
         "reconciled": reconcile_deliveries(),
         "sms_batches": redrive_sms(),
         "sms_reconciled": reconcile_recipients(),
+        "injects": drills.play_due_injects(),
     }
 
 

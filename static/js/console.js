@@ -30,3 +30,19 @@
   socket.on("connect_error", function () { show("offline"); });
   socket.io.on("reconnect_attempt", function () { show("connecting"); });
 })();
+
+// A drill stopped for a real incident: every console page says so at once.
+(function () {
+  "use strict";
+  var socket = window.crisisSocket;
+  if (!socket) return;
+  socket.on("drill.stopped", function (data) {
+    var banner = document.createElement("div");
+    banner.className = "drill-stopped-banner";
+    banner.setAttribute("role", "alert");
+    var lang = document.documentElement.lang === "en";
+    banner.textContent = (lang ? "Drill stopped: " : "Oefening gestopt: ") + (data.title || "") +
+      " — " + (data.ended_reason || "");
+    document.body.insertBefore(banner, document.body.firstChild);
+  });
+})();

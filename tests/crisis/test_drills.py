@@ -1,0 +1,109 @@
+"""Runbook incidents and drills in the console: checklist, injects, templates, stop, report."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from crisis.extensions import db
+from crisis.messages import service as messages
+from crisis.models import (
+    Area,
+    ChecklistItem,
+    DrillInject,
+    Incident,
+    InjectState,
+    Subscriber,
+    SubscriberStatus,
+    User,
+)
+from crisis.seed import seed_areas
+from tests.conftest import csrf_token
+
+
+def _start(client, app, mode="drill"):
+    token = csrf_token(client, "/console/runbooks")
+    response = client.post("/console/runbooks/grote-brand-rook/start",
+                           data={"mode": mode, "csrf_token": token, "title": "Brand Veldhoeveweg"})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    with app.app_context():
+        return db.session.scalar(sa.select(Incident.id).order_by(Incident.id.desc()))
+
+
+def test_start_a_drill_from_a_runbook(app, logged_in):
+    client, _ = logged_in("editor")
+    with app.app_context():
+        seed_areas()
+        areas = {a.code: a.id for a in db.session.scalars(sa.select(Area))}
+        for i in range(4):
+            db.session.add(Subscriber(phone=f"+3161234{i:04d}", area_ids=[areas["dalfsen"]],
+                                      status=SubscriberStatus.active))
+        db.session.commit()
+    incident_id = _start(client, app)
+    with app.app_context():
+        incident = db.session.get(Incident, incident_id)
+        assert incident.is_drill and incident.runbook_id == "grote-brand-rook"
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(ChecklistItem).where(
+            ChecklistItem.incident_id == incident_id)) > 3
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(DrillInject).where(
+            DrillInject.incident_id == incident_id)) >= 3
+        synthetic = list(db.session.scalars(sa.select(Subscriber).where(Subscriber.synthetic)))
+        assert len(synthetic) == 4 and all(s.phone.startswith("+3197099") for s in synthetic)
+    page = client.get(f"/console/incidents/{incident_id}").get_data(as_text=True)
+    assert "drill-panel" in page and 'class="drill"' in page
+    templates = client.get(f"/console/incidents/{incident_id}/templates.json").get_json()
+    assert templates["templates"] and all("body" in t for t in templates["templates"])
+
+
+def test_unfilled_placeholders_are_refused(app, logged_in):
+    client, user = logged_in("editor")
+    with app.app_context():
+        seed_areas()
+        db.session.commit()
+    incident_id = _start(client, app)
+    with app.app_context():
+        incident = db.session.get(Incident, incident_id)
+        author = db.session.get(User, user.id)
+        message = messages.create_draft(incident, author, {
+            "body": "Grote brand aan de {straat} in {kern}.", "channels": ["website"]})
+        try:
+            messages.submit(message, author)
+        except messages.WorkflowError as exc:
+            assert "{kern}" in str(exc) and "{straat}" in str(exc)
+        else:
+            raise AssertionError("a message with placeholders was submitted")
+
+
+def test_checklist_pause_inject_stop_and_report(app, logged_in):
+    client, _ = logged_in("editor")
+    with app.app_context():
+        seed_areas()
+        db.session.commit()
+    incident_id = _start(client, app)
+    token = csrf_token(client, f"/console/incidents/{incident_id}")
+    checklist = client.get(f"/console/incidents/{incident_id}/checklist.json").get_json()
+    first = checklist["items"][0]
+    assert client.post(f"/console/checklist/{first['id']}",
+                       data={"done": "1", "csrf_token": token}).status_code == 302
+    done = client.get(f"/console/incidents/{incident_id}/checklist.json").get_json()["items"][0]
+    assert done["done_at"] is not None
+    assert client.post(f"/console/incidents/{incident_id}/drill/pause",
+                       data={"paused": "1", "csrf_token": token}).status_code == 302
+    with app.app_context():
+        states = set(db.session.scalars(sa.select(DrillInject.state).where(
+            DrillInject.incident_id == incident_id)))
+        assert states == {InjectState.paused}
+    assert client.post(f"/console/incidents/{incident_id}/drill/inject", data={
+        "channel": "sms", "text": "Is het water veilig?", "count": "3", "minutes": "0",
+        "csrf_token": token}).status_code == 302
+    assert client.post(f"/console/incidents/{incident_id}/drill/stop",
+                       data={"csrf_token": token}).status_code == 302
+    with app.app_context():
+        incident = db.session.get(Incident, incident_id)
+        assert incident.ended_at is not None and incident.ended_reason == "real incident"
+        left = set(db.session.scalars(sa.select(DrillInject.state).where(
+            DrillInject.incident_id == incident_id)))
+        assert left == {InjectState.cancelled}
+    page = client.get(f"/console/incidents/{incident_id}/report")
+    assert page.status_code == 200 and b'data-figure="checklist_on_time"' in page.data
+    pdf = client.get(f"/console/incidents/{incident_id}/report.pdf")
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")

@@ -54,12 +54,16 @@ class RedisRateLimiter(RateLimiter):
         self._reserve = client.register_script(_RESERVE)
         self._pause = client.register_script(_PAUSE)
 
-    def acquire(self, units: float) -> float:
+    def reserve(self, units: float) -> float:
+        """Reserve the next slot for `units`; return how long until it starts (no sleeping)."""
         cost_us = int(units / self.rate * 1_000_000)
-        wait_us = int(self._reserve(keys=self.keys, args=[cost_us]))
-        if wait_us > 0:
-            time.sleep(wait_us / 1_000_000)
-        return wait_us / 1_000_000
+        return int(self._reserve(keys=self.keys, args=[cost_us])) / 1_000_000
+
+    def acquire(self, units: float) -> float:
+        wait = self.reserve(units)
+        if wait > 0:
+            time.sleep(wait)
+        return wait
 
     def pause(self, seconds: float) -> None:
         self._pause(keys=[self.keys[1]], args=[int(seconds * 1_000_000)])

@@ -19,6 +19,14 @@ from crisis.extensions import db
 IN_CI = os.environ.get("CI") == "true"
 
 
+def pytest_addoption(parser):
+    """Sizes of the slow fault tests (tests/faults), so CI can run them small and fast."""
+    parser.addoption("--fault-recipients", type=int, default=int(os.environ.get(
+        "CRISIS_FAULT_RECIPIENTS", 5000)), help="recipients in the kill -9 and Redis tests")
+    parser.addoption("--outage-seconds", type=float, default=float(os.environ.get(
+        "CRISIS_OUTAGE_SECONDS", 30)), help="length of the X outage")
+
+
 def need_service(name: str, reason: str):
     """Skip a test whose service is missing, or fail it under CI."""
     if IN_CI:

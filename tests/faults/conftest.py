@@ -17,13 +17,6 @@ from crisis.topology import Topology
 from tests.conftest import need_service
 
 
-def pytest_addoption(parser):
-    parser.addoption("--fault-recipients", type=int, default=int(os.environ.get(
-        "CRISIS_FAULT_RECIPIENTS", 5000)), help="recipients in the kill -9 and Redis tests")
-    parser.addoption("--outage-seconds", type=float, default=float(os.environ.get(
-        "CRISIS_OUTAGE_SECONDS", 30)), help="length of the X outage")
-
-
 @pytest.fixture
 def recipients(request) -> int:
     return request.config.getoption("--fault-recipients")

@@ -42,6 +42,19 @@ class Defaults:
     SMS_RATE_SEGMENTS_PER_SECOND = 100.0
     SMS_BATCH_SIZE = 100
 
+    # Runbooks (issue "Runbooks", part A): the YAML library, validated when the app starts.
+    RUNBOOK_DIR = str(Path(__file__).resolve().parent.parent / "runbooks")
+
+    # The public pages (crisis/public): what residents see, with no socket per resident.
+    PUBLIC_SITE_NAME: str | None = None  # e.g. "Gemeente Dalfsen"; None: a generic title
+    PUBLIC_POLL_SECONDS = 30  # how often a page with JavaScript asks /status.json for news
+    PUBLIC_CACHE_SECONDS = 10  # Cache-Control max-age of the pages, feeds and status.json
+    PUBLIC_CHECK_SECONDS = 1.0  # how often a process asks the database whether anything changed
+    PUBLIC_FAST_PATH = True  # answer repeated public GETs in front of Flask (crisis.public.fastpath)
+    PUBLIC_SNAPSHOT_DIR: str | None = None  # static copy of the pages; None: instance/public-snapshot
+    SNAPSHOT_DEBOUNCE_SECONDS = 2.0  # a burst of publishes makes one snapshot
+    CAP_SENDER: str | None = None  # CAP <sender>; None: crisis@<host of PUBLIC_URL>
+
     CELERY_EAGER = False  # tests of pure logic may run tasks inline
     HEARTBEAT_SECONDS = 10.0
     API_TOKEN_DAYS = 90

@@ -13,3 +13,5 @@ copy() {  # copy PACKAGE FILE-IN-PACKAGE TARGET
   echo "$1@$version -> $3"
 }
 copy socket.io-client dist/socket.io.min.js socket.io.min.js
+copy axe-core axe.min.js axe.min.js
+copy chart.js dist/chart.umd.min.js chart.umd.min.js

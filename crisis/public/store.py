@@ -11,6 +11,7 @@ from channels.base import Outbound, PermanentChannelError, TransientChannelError
 from crisis.extensions import db
 from crisis.models import Message, PublicPost
 from crisis.models.types import utcnow
+from crisis.public.cache import changed
 
 
 class DatabasePostStore:
@@ -39,12 +40,14 @@ class DatabasePostStore:
             raise TransientChannelError(f"database busy: {type(exc).__name__}") from exc
         if message.supersedes_id:
             self._mark_superseded(message.supersedes_id, post)
+        changed()  # after commit: fresh pages, and a new static snapshot
         return str(message.id)
 
     def withdraw(self, post_id: str) -> None:
         for post in db.session.scalars(sa.select(PublicPost).where(
                 PublicPost.message_id == int(post_id))):
             post.withdrawn_at = post.withdrawn_at or utcnow()
+        changed()
 
     def find(self, key: str) -> str | None:
         message_id = db.session.scalar(sa.select(PublicPost.message_id).where(PublicPost.key == key))

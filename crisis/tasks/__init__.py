@@ -1,3 +1,3 @@
 """Celery tasks. Each takes ids, is safe to run twice, and is enqueued only after commit."""
 
-from crisis.tasks import housekeeping, publish, snapshot, sms, sweeps  # noqa: F401
+from crisis.tasks import housekeeping, publish, reactions, sms, snapshot, sweeps  # noqa: F401

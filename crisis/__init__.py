@@ -29,6 +29,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.from_prefixed_env("CRISIS")
     app.config.update(config)
     settings.finalize(app.config, app.instance_path)
+    # Runbooks (issue "Runbooks", part A): refuse to start on a broken runbook (RunbookError names
+    # file, line and field); loaded once per process and directory, see load_library.
+    from crisis.runbooks import load_library
+
+    app.extensions["runbooks"] = load_library(app.config["RUNBOOK_DIR"])
 
     _init_extensions(app)
     _register_blueprints(app)
@@ -65,11 +70,17 @@ def _register_blueprints(app: Flask) -> None:
     from crisis.api import bp as api_bp
     from crisis.auth import bp as auth_bp
     from crisis.console import bp as console_bp
+    from crisis.drills import bp as drills_bp
     from crisis.incidents import bp as incidents_bp
     from crisis.messages import bp as messages_bp
     from crisis.public import bp as public_bp
+    from crisis.reactions.form import bp as questions_bp
+    from crisis.reactions.inbox import bp as reactions_bp
     from crisis.webhooks import bp as webhooks_bp
 
     for blueprint in (auth_bp, console_bp, incidents_bp, messages_bp, api_bp, public_bp,
-                      webhooks_bp):
+                      webhooks_bp, questions_bp, reactions_bp, drills_bp):
         app.register_blueprint(blueprint)
+    from crisis.subscriptions import bp as subscriptions_bp  # SMS sign-up, privacy, areas
+
+    app.register_blueprint(subscriptions_bp)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import click
 import sqlalchemy as sa
@@ -199,6 +200,46 @@ def tokens_revoke(token_id: int) -> None:
     click.echo(f"revoked token {token_id}")
 
 
+# --- runbooks (issue "Runbooks", part A) ---------------------------------------------------------
+
+
+@main.group()
+def runbooks() -> None:
+    """The runbook library: checklists, message templates and drill injects."""
+
+
+@runbooks.command("validate", with_appcontext=False)  # must work when the app cannot start
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+def runbooks_validate(path: Path | None) -> None:
+    """Check a runbook file or folder (default: the configured library); exit 1 on errors.
+
+    Works without building the app, so it also checks a library the app refuses to start with.
+    """
+    from crisis import config as settings
+    from crisis.runbooks import validate_path
+
+    target = path or Path(os.environ.get("CRISIS_RUNBOOK_DIR") or settings.Defaults.RUNBOOK_DIR)
+    errors, warnings = validate_path(target)
+    for issue in sorted(errors + warnings, key=lambda i: (str(i.path), i.line or 0, i.level)):
+        click.echo(issue.format(with_level=True))
+    files = 1 if target.is_file() else len(_runbook_files(target))
+    verdict = "FAILED" if errors else "ok"
+    click.echo(f"{verdict}: {files} runbook file{'s' if files != 1 else ''} in {target}, "
+               f"{len(errors)} error{'s' if len(errors) != 1 else ''}, "
+               f"{len(warnings)} warning{'s' if len(warnings) != 1 else ''}")
+    if errors:
+        sys.exit(1)
+
+
+def _runbook_files(target: Path) -> list[Path]:
+    from crisis.runbooks.loader import runbook_files
+
+    return runbook_files(target) if target.is_dir() else []
+
+
+# --- end runbooks ----------------------------------------------------------------------------------
+
+
 @main.group()
 def audit() -> None:
     """The audit trail."""
@@ -216,3 +257,64 @@ def audit_verify() -> None:
     if not result.ok:
         sys.exit(1)
     click.echo(f"ok: {result.checked} entries, chain intact")
+
+
+# --- subscribers (issue "Residents", part B) -------------------------------------------------------
+
+
+@main.group()
+def subscribers() -> None:
+    """SMS subscribers: export or erase what is held about one number (AVG art. 15, 17)."""
+
+
+def _subscriber_phone(raw: str) -> str:
+    from crisis.subscriptions import phones, setting
+
+    regions = setting("SUBSCRIBE_REGIONS")
+    try:
+        return phones.normalise_any(raw, [regions] if isinstance(regions, str) else list(regions))
+    except phones.InvalidPhone:
+        raise click.UsageError(f"not a phone number: {raw!r}") from None
+
+
+@subscribers.command("export")
+@click.argument("phone")
+@with_appcontext
+def subscribers_export(phone: str) -> None:
+    """Print everything held about PHONE as JSON."""
+    import json
+
+    from crisis import audit as audit_trail
+    from crisis.extensions import db
+    from crisis.subscriptions import privacy, service
+
+    e164 = _subscriber_phone(phone)
+    data = privacy.export(e164)
+    audit_trail.record("subscriber.exported", target=service.find(e164), via="cli")
+    db.session.commit()
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+@subscribers.command("erase")
+@click.argument("phone")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_appcontext
+def subscribers_erase(phone: str, yes: bool) -> None:
+    """Erase everything held about PHONE (subscription, codes, numbers on messages, reactions)."""
+    from crisis.subscriptions import privacy
+
+    e164 = _subscriber_phone(phone)
+    if not yes:
+        click.confirm(f"Erase everything held about {e164}? This cannot be undone", abort=True)
+    result = privacy.erase(e164, via="cli")
+    sandbox = result.pop("sandbox")
+    click.echo("erased: " + ", ".join(f"{k} {v}" for k, v in result.items()))
+    if sandbox is not None:
+        if not sandbox.get("ok"):
+            click.echo(f"the sandbox could not be reached ({sandbox.get('error')}): run again",
+                       err=True)
+            sys.exit(1)
+        click.echo(f"sandbox: {sandbox.get('erased', 0)} messages erased")
+
+
+# --- end subscribers -------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ class Defaults:
     SWEEP_SECONDS = 2.0
     SMS_RATE_SEGMENTS_PER_SECOND = 100.0
     SMS_BATCH_SIZE = 100
+    SMS_SEND_THREADS = 8  # concurrent provider calls per batch task
 
     # Runbooks (issue "Runbooks", part A): the YAML library, validated when the app starts.
     RUNBOOK_DIR = str(Path(__file__).resolve().parent.parent / "runbooks")

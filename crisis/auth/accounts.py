@@ -84,7 +84,7 @@ def create_token(
     role = role or user.role
     if role > user.role:
         raise ValueError(f"a token cannot have a higher role than its owner ({user.role.value})")
-    days = days or current_app.config["API_TOKEN_DAYS"]
+    days = current_app.config["API_TOKEN_DAYS"] if days is None else days  # 0 is an error
     if not 1 <= days <= 366:
         raise ValueError("a token lives between 1 and 366 days")
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)

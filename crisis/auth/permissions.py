@@ -26,10 +26,13 @@ ACTIONS: dict[str, Role] = {
     "tokens.manage": Role.admin,
     "audit.view": Role.admin,
     "account.self": Role.viewer,
+    "subscribers.manage": Role.admin,
+    "areas.manage": Role.admin,
 }
 
 # Approving and administering are where one stolen password must not be enough.
-NEEDS_TOTP = {"message.approve", "message.break_glass", "users.manage", "tokens.manage", "audit.view"}
+NEEDS_TOTP = {"message.approve", "message.break_glass", "users.manage", "tokens.manage", "audit.view",
+              "subscribers.manage"}
 
 
 def role_of_request() -> Role | None:

@@ -52,7 +52,10 @@ def login():
             db.session.commit()
             flash(_("Unknown e-mail address or wrong password."), "error")
             return render_template("auth/login.html", form=form), 401
+        language = session.get("language")  # chosen on the login page: keep it
         session.clear()
+        if language:
+            session["language"] = language
         session.permanent = True
         login_user(user)
         user.last_login_at = utcnow()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -133,21 +134,31 @@ def sms_send_batch(message_id: int, recipient_ids: list[int]) -> None:
     limiter = sms_limiter(current_app)
     segments = dict(db.session.execute(sa.select(SmsRecipient.id, SmsRecipient.segments).where(
         SmsRecipient.id.in_(recipient_ids), SmsRecipient.state == RecipientState.queued)).all())
-    for recipient_id in recipient_ids:
-        if recipient_id not in segments:
-            continue  # already claimed by another task, or no longer queued
-        if _stopped(message_id):
-            break
-        # The slot first, then the claim: if Redis fails here, no row is left `sending`.
-        limiter.acquire(segments.get(recipient_id, 1))
-        recipient = claim_recipient(recipient_id)
-        if recipient is None:
-            continue
-        outbound = Outbound(key=f"sms-{recipient.id}", text=bodies.get(recipient.language)
-                            or bodies[message.language], to=recipient.phone,
-                            status_callback=callback, attempted_at=recipient.attempted_at)
-        send_one(channel, recipient, outbound, limiter)
-        emit_progress(message_id)
+    todo = [rid for rid in recipient_ids if rid in segments]  # others: claimed elsewhere
+    app = current_app._get_current_object()
+    message_language = message.language
+
+    def send(recipient_id: int) -> None:
+        # Each thread has its own app context and so its own database session.
+        with app.app_context():
+            if _stopped(message_id):
+                return
+            # The slot first, then the claim: if Redis fails here, no row is left `sending`.
+            limiter.acquire(segments[recipient_id])
+            recipient = claim_recipient(recipient_id)
+            if recipient is None:
+                return
+            outbound = Outbound(key=f"sms-{recipient.id}", text=bodies.get(recipient.language)
+                                or bodies[message_language], to=recipient.phone,
+                                status_callback=callback, attempted_at=recipient.attempted_at)
+            send_one(channel, recipient, outbound, limiter)
+            emit_progress(message_id)
+
+    # A provider call is mostly waiting: a few threads per batch keep the rate up without
+    # more processes. Each row is still claimed, sent and recorded on its own.
+    with ThreadPoolExecutor(max_workers=int(app.config["SMS_SEND_THREADS"])) as pool:
+        for future in [pool.submit(send, rid) for rid in todo]:
+            future.result()
     finish_if_done(message_id)
 
 

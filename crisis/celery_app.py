@@ -7,6 +7,7 @@ the same task code in their own processes.
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 from celery import Celery, Task
@@ -23,7 +24,12 @@ def celery_init_app(app: Flask) -> Celery:
                 return self.run(*args, **kwargs)
 
     redis_url = app.config.get("REDIS_URL")
+    # kombu's in-memory broker is one per process: each embedded app gets queues of its own, so
+    # two apps in one process (tests) never run each other's tasks against the wrong database.
+    suffix = "" if redis_url else f".{uuid.uuid4().hex[:8]}"
+    queues = {name: name + suffix for name in QUEUES}
     celery = Celery(app.import_name, task_cls=FlaskTask)
+    celery.crisis_queues = list(queues.values())
     celery.conf.update(
         broker_url=redis_url or "memory://",
         # Polling the in-memory broker every 10 ms lets the demo start tasks within milliseconds.
@@ -42,9 +48,9 @@ def celery_init_app(app: Flask) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        task_default_queue="default",
-        task_routes={"crisis.tasks.publish.*": {"queue": "publish"},
-                     "crisis.tasks.sms.*": {"queue": "bulk"}},
+        task_default_queue=queues["default"],
+        task_routes={"crisis.tasks.publish.*": {"queue": queues["publish"]},
+                     "crisis.tasks.sms.*": {"queue": queues["bulk"]}},
         # A hung provider call must not hold a worker forever; tasks are safe to run again.
         task_soft_time_limit=300,
         task_time_limit=360,
@@ -59,6 +65,17 @@ def celery_init_app(app: Flask) -> Celery:
                 "task": "crisis.tasks.sweeps.sweep",
                 "schedule": timedelta(seconds=float(app.config["SWEEP_SECONDS"])),
                 "options": {"expires": float(app.config["SWEEP_SECONDS"]) * 5},
+            },
+            # X mentions and replies (the webhook is optional: it needs an Enterprise account).
+            "poll-x": {
+                "task": "crisis.tasks.reactions.poll_x",
+                "schedule": timedelta(seconds=float(app.config.get("X_POLL_SECONDS", 15))),
+                "options": {"expires": float(app.config.get("X_POLL_SECONDS", 15))},
+            },
+            "sweep-reactions": {
+                "task": "crisis.tasks.reactions.sweep_reactions",
+                "schedule": timedelta(seconds=30),
+                "options": {"expires": 30},
             },
         },
         timezone="UTC",

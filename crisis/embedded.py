@@ -43,13 +43,11 @@ class Embedded:
         thread.start()
 
     def _run_worker(self) -> None:
-        from crisis.celery_app import QUEUES
-
         worker = self.celery.WorkController(
             app=self.celery,
             pool="threads",
             concurrency=self.concurrency,
-            queues=list(QUEUES),
+            queues=self.celery.crisis_queues,
             hostname="embedded@crisis",
             without_heartbeat=True,
             without_mingle=True,

@@ -52,3 +52,17 @@ def own_sandbox_url() -> str:
         app.extensions["crisis_own_sandbox"] = url
         log.warning("no sandbox configured: drills use one started in this process at %s", url)
     return url
+
+
+def live_channels() -> ChannelSet:
+    """The live channels outside any incident: subscription texts (codes, confirmations).
+
+    The same cached set `channels_for` gives a live incident.
+    """
+    cache = current_app.extensions.setdefault("crisis_channels", {})
+    with _lock:
+        if "live" not in cache:
+            cache["live"] = build_channels(
+                current_app.config, drill=False, website_store=DatabasePostStore()
+            )
+        return cache["live"]

@@ -69,8 +69,56 @@ def _read_accounts(path: Path) -> dict[str, str]:
     return {email: password for email, password in pairs}
 
 
+# Residents per kern (kern + buitengebied, Gemeentemagazine Dalfsen 2024): demo subscribers are
+# spread the same way.
+KERN_POPULATION = {"dalfsen": 11144, "nieuwleusen": 9566, "lemelerveld": 4798, "hoonhorst": 1604,
+                   "oudleusen": 1783, "ankum": 808}
+DEMO_SUBSCRIBERS = 300
+DEMO_PHONE_PREFIX = "+3161000"  # +3161000xxxx: sandbox-style numbers, never a real person's
+
+
+def seed_subscribers(total: int = DEMO_SUBSCRIBERS) -> int:
+    """Demo subscribers on sandbox-style numbers, spread over the kernen by population, ~10%
+    English, active with a consent record `how: "demo"`. Idempotent: once any demo number
+    exists nothing is added (so a number erased or stopped in the demo stays so). Returns how
+    many were added."""
+    from crisis.models import Subscriber, SubscriberStatus
+    from crisis.models.types import utcnow
+
+    areas = dict(db.session.execute(sa.select(Area.code, Area.id).where(
+        Area.code.in_(list(KERN_POPULATION)))).all())
+    population = {code: n for code, n in KERN_POPULATION.items() if code in areas}
+    if not population:
+        return 0
+    # Largest remainder: the shares add up to exactly `total`.
+    whole = sum(population.values())
+    quotas = {code: total * n / whole for code, n in population.items()}
+    shares = {code: int(q) for code, q in quotas.items()}
+    for code in sorted(quotas, key=lambda c: quotas[c] - shares[c], reverse=True)[
+            :total - sum(shares.values())]:
+        shares[code] += 1
+    plan = [code for code in population for _ in range(shares[code])]
+    if db.session.scalar(sa.select(Subscriber.id).where(
+            Subscriber.phone.like(DEMO_PHONE_PREFIX + "%")).limit(1)) is not None:
+        return 0
+    now = utcnow()
+    added = 0
+    for index, code in enumerate(plan):
+        phone = f"{DEMO_PHONE_PREFIX}{index:04d}"
+        language = "en" if index % 10 == 7 else "nl"
+        db.session.add(Subscriber(
+            phone=phone, area_ids=[areas[code]], language=language,
+            status=SubscriberStatus.active, synthetic=False, created_at=now, confirmed_at=now,
+            consent={"what": {"area_ids": [areas[code]], "areas": [code], "language": language},
+                     "when": now.isoformat(), "how": "demo", "text_version": "demo"}))
+        added += 1
+    return added
+
+
 def seed_demo(instance_path: str) -> dict[str, str]:
     seed_areas()
+    db.session.flush()
+    seed_subscribers()
     team = seed_team(Path(instance_path) / "demo-accounts.txt")
     db.session.commit()
     return team

@@ -19,4 +19,4 @@ def csrf_for_sessions():
             csrf.protect()
 
 
-from crisis.api import incidents, messages  # noqa: E402,F401
+from crisis.api import drills, incidents, messages, reactions, subscribers  # noqa: E402,F401

@@ -14,6 +14,7 @@ from crisis.models.message import (
     MessageKind,
     MessageState,
 )
+from crisis.models.poll_state import PollState
 from crisis.models.public_post import PublicPost
 from crisis.models.reaction import Cluster, ClustererState, Handling, Reaction, ReactionChannel
 from crisis.models.subscriber import RecipientState, SmsRecipient, Subscriber, SubscriberStatus
@@ -37,6 +38,7 @@ __all__ = [
     "Message",
     "MessageKind",
     "MessageState",
+    "PollState",
     "PublicPost",
     "RecipientState",
     "SmsRecipient",

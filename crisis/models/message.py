@@ -131,7 +131,8 @@ class Delivery(db.Model):
         str_enum(DeliveryState), default=DeliveryState.queued, index=True
     )
     attempts: Mapped[int] = mapped_column(default=0)
-    provider_id: Mapped[str | None] = mapped_column(sa.String(128))
+    # Indexed: a reaction (an X reply, a Facebook comment) finds the delivery it answers by it.
+    provider_id: Mapped[str | None] = mapped_column(sa.String(128), index=True)
     url: Mapped[str | None] = mapped_column(sa.String(500))
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     error_code: Mapped[str | None] = mapped_column(sa.String(64))

@@ -33,6 +33,10 @@ class Reaction(db.Model):
     __table_args__ = (
         sa.UniqueConstraint("channel", "provider_id"),
         sa.Index("ix_reactions_incident_received", "incident_id", "received_at"),
+        # Only the few reactions still waiting for processing: what the processing sweep reads.
+        sa.Index("ix_reactions_unprocessed", "incident_id", "received_at",
+                 postgresql_where=sa.text("processed_at IS NULL"),
+                 sqlite_where=sa.text("processed_at IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -65,6 +69,7 @@ class Reaction(db.Model):
     reply_provider_id: Mapped[str | None] = mapped_column(sa.String(128))
     replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     replied_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    reply_error: Mapped[str | None] = mapped_column(sa.String(200))  # why the last reply failed
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # classified, clustered
 
 

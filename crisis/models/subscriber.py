@@ -82,7 +82,8 @@ class SmsRecipient(db.Model):
     subscriber_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("subscribers.id", ondelete="SET NULL")
     )
-    phone: Mapped[str | None] = mapped_column(sa.String(20))
+    # Indexed: an SMS reply finds the latest message its sender got by it.
+    phone: Mapped[str | None] = mapped_column(sa.String(20), index=True)
     language: Mapped[str] = mapped_column(sa.String(8), default="nl")
     state: Mapped[RecipientState] = mapped_column(
         str_enum(RecipientState), default=RecipientState.queued

@@ -16,7 +16,6 @@ from crisis.models import (
     Subscriber,
     SubscriberStatus,
 )
-from tests.conftest import login
 
 
 @pytest.fixture

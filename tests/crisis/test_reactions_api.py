@@ -1,0 +1,453 @@
+"""Reactions over the API: the feed's list and filters, handling, answers, clusters, follow-ups,
+the inbox, and the processing task (classification, clusters, spikes) run in-process."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from channels.sms import InboundSms
+from channels.x import Mention
+from crisis import live
+from crisis.extensions import db
+from crisis.incidents import service as incidents
+from crisis.messages import service as messages
+from crisis.models import (
+    AuditEvent,
+    Cluster,
+    Delivery,
+    DeliveryState,
+    Incident,
+    IncidentStatus,
+    Message,
+    Reaction,
+    RecipientState,
+    SmsRecipient,
+    User,
+)
+from crisis.reactions import ingest
+from crisis.tasks.reactions import process_reaction
+from tests.conftest import csrf_token, login
+
+QUESTIONS = [
+    "Mag ik het kraanwater drinken?",
+    "Kan ik het kraanwater nog drinken?",
+    "Is het kraanwater veilig om te drinken?",
+    "Moet ik kraanwater koken voor het drinken?",
+]
+
+
+@pytest.fixture(autouse=True)
+def _no_worker(monkeypatch):
+    """Tasks run only where a test runs them: a worker another test started must not race."""
+    from crisis.tasks import reactions as tasks
+
+    monkeypatch.setattr(tasks.process_reaction, "apply_async", lambda *args, **kwargs: None)
+    monkeypatch.setattr(tasks.send_reply, "apply_async", lambda *args, **kwargs: None)
+
+
+@pytest.fixture
+def emitted(monkeypatch):
+    """Every live event sent (after commit), as (event, payload, incident_id)."""
+    events = []
+    monkeypatch.setattr(live, "emit", lambda event, payload, incident_id=None:
+                        events.append((event, payload, incident_id)))
+    return events
+
+
+@pytest.fixture
+def world(app, make_user):
+    editor, viewer = make_user("editor"), make_user("viewer")
+    with app.app_context():
+        from crisis.models import Area
+
+        area = Area(code="dalfsen", name="Dalfsen", postcodes=["7721"])
+        db.session.add(area)
+        db.session.flush()
+        incident = incidents.create_incident(title="Kookadvies Dalfsen", mode="live",
+                                             actor_id=editor.id, area_ids=[area.id])
+        drill = incidents.create_incident(title="Oefening kookadvies", mode="drill",
+                                          actor_id=editor.id, area_ids=[area.id])
+        message = messages.create_draft(incident, db.session.get(User, editor.id),
+                                        {"body": "Kook uw kraanwater."})
+        db.session.flush()
+        for channel, provider_id in (("x", "1800000000000000001"), ("facebook", "1234567890_55"),
+                                     ("sms", None)):
+            db.session.add(Delivery(message_id=message.id, channel=channel, provider_id=provider_id,
+                                    state=DeliveryState.accepted))
+        db.session.add(SmsRecipient(message_id=message.id, phone="+31612345678",
+                                    state=RecipientState.delivered, provider_sid="SMout1"))
+        db.session.commit()
+        return {"editor": editor, "viewer": viewer, "incident": incident.id, "drill": drill.id,
+                "message": message.id, "area": area.id}
+
+
+def _form(app, incident_id: int, text: str, key: str) -> int:
+    with app.app_context():
+        incident = db.session.get(Incident, incident_id)
+        reaction_id = ingest.ingest_form(incident, text, "Anna", key)
+        db.session.commit()
+    process(app, reaction_id)
+    return reaction_id
+
+
+def process(app, reaction_id: int) -> None:
+    with app.app_context():
+        process_reaction(reaction_id)
+        db.session.remove()
+
+
+def _reaction(app, reaction_id: int) -> Reaction:
+    with app.app_context():
+        reaction = db.session.get(Reaction, reaction_id)
+        db.session.expunge(reaction)
+        return reaction
+
+
+def _api(client, user):
+    login(client, user)
+    token = csrf_token(client, "/console/")
+    return lambda method, url, **kw: client.open(url, method=method, headers={"X-CSRFToken": token}, **kw)
+
+
+# --------------------------------------------------------------------------- storing and attaching
+
+
+def test_each_channel_attaches_to_what_it_answers(app, world):
+    with app.app_context():
+        x = ingest.ingest_mention(Mention(id="1900000000000000001", text="@crisis_nl drinkwater?",
+                                          author_id="42", author_username="anna",
+                                          in_reply_to_id="1800000000000000001",
+                                          referenced_ids=("1800000000000000001",)))
+        from channels.facebook import Comment
+
+        fb = ingest.ingest_comment(Comment(comment_id="55_1", post_id="1234567890_55", verb="add",
+                                           parent_id="1234567890_55", author_id="7",
+                                           author_name="Bert", message="Moet ik koken?"))
+        sms = ingest.ingest_sms(InboundSms(message_sid="SMin1", account_sid="AC1",
+                                           from_number="+31612345678", to="+3197010000000",
+                                           body="Hoe lang nog koken?"))
+        stray = ingest.ingest_sms(InboundSms(message_sid="SMin2", account_sid="AC1",
+                                             from_number="+31699999999", to="+3197010000000",
+                                             body="Wie ben jij?"))
+        db.session.commit()
+        rows = {r.id: r for r in db.session.scalars(sa.select(Reaction))}
+        for reaction_id in (x, fb, sms):
+            assert rows[reaction_id].incident_id == world["incident"]
+            assert rows[reaction_id].message_id == world["message"]
+            assert rows[reaction_id].drill is False
+        assert rows[sms].author_ref == "+31612345678" and "5678" not in rows[sms].author_name
+        assert rows[stray].incident_id is None  # the inbox
+        # The same provider id again: stored once.
+        again = ingest.ingest_sms(InboundSms(message_sid="SMin1", account_sid="AC1",
+                                             from_number="+31612345678", to="+3197010000000",
+                                             body="Hoe lang nog koken?"))
+        db.session.commit()
+        assert again is None
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Reaction)) == 4
+
+
+def test_drill_and_live_never_mix(app, world):
+    with app.app_context():
+        drill_message = messages.create_draft(db.session.get(Incident, world["drill"]),
+                                              db.session.get(User, world["editor"].id), {"body": "x"})
+        db.session.flush()
+        db.session.add(Delivery(message_id=drill_message.id, channel="x",
+                                provider_id="1800000000000000009", state=DeliveryState.accepted))
+        db.session.commit()
+
+        def mention(i, reply_to):
+            return Mention(id=f"19000000000000001{i}", text="vraag", in_reply_to_id=reply_to)
+
+        # The real provider answering a drill's post: never into the exercise.
+        real_to_drill = ingest.ingest_mention(mention(1, "1800000000000000009"), source="provider")
+        # The sandbox's public credentials answering a live post: drill data only.
+        drill_to_live = ingest.ingest_mention(mention(2, "1800000000000000001"), source="drill")
+        drill_to_drill = ingest.ingest_mention(mention(3, "1800000000000000009"), source="drill")
+        db.session.commit()
+        rows = {r.id: r for r in db.session.scalars(sa.select(Reaction))}
+        assert rows[real_to_drill].incident_id is None and rows[real_to_drill].drill is False
+        assert rows[drill_to_live].incident_id == world["drill"]  # the one running drill
+        assert rows[drill_to_drill].incident_id == world["drill"] and rows[drill_to_drill].drill
+
+
+def test_processing_classifies_clusters_and_is_idempotent(app, world, emitted):
+    ids = [_form(app, world["incident"], text, f"k{i}") for i, text in enumerate(QUESTIONS)]
+    process(app, ids[0])  # again: nothing changes, nothing is sent twice
+    with app.app_context():
+        rows = [db.session.get(Reaction, i) for i in ids]
+        assert all(r.category == "question" and r.processed_at for r in rows)
+        assert len({r.cluster_id for r in rows}) == 1
+        cluster = db.session.get(Cluster, rows[0].cluster_id)
+        assert cluster.count == 4 and cluster.open_count == 4
+        assert "kraanwater" in cluster.label and cluster.series[-1] == 4
+        assert rows[0].triggers["category"]
+    created = [p for e, p, _ in emitted if e == "reaction.created"]
+    assert sorted(p["id"] for p in created) == sorted(ids)
+    assert all(p["cluster_label"] == cluster.label and p["category"] == "question" for p in created)
+    assert {i for e, _, i in emitted} == {world["incident"]}
+    assert "author_ref" not in created[0]
+
+
+def test_a_spike_is_announced_once(app, world, emitted):
+    base = datetime.now(UTC) - timedelta(minutes=25)
+    with app.app_context():
+        incident = db.session.get(Incident, world["incident"])
+        stamps = [base + timedelta(minutes=5 * b) for b in range(4)] + [base + timedelta(minutes=20)] * 11
+        ids = []
+        for i in range(len(stamps)):
+            ids.append(ingest.ingest_form(incident, f"Stroom weg in straat {i}?", "", f"s{i}"))
+        db.session.commit()
+        for reaction_id, when in zip(ids, stamps, strict=True):
+            db.session.execute(sa.update(Reaction).where(Reaction.id == reaction_id)
+                               .values(received_at=when))
+        db.session.commit()
+    for reaction_id in ids:
+        process(app, reaction_id)
+    spikes = [(p, room) for e, p, room in emitted if e == "spike.detected"]
+    incident_spikes = [p for p, room in spikes if p["scope"] == "incident" and room is not None]
+    assert len(incident_spikes) == 1
+    assert incident_spikes[0]["current"] >= 5 and incident_spikes[0]["incident_id"] == world["incident"]
+    assert any(room is None for _, room in spikes)  # the team room hears it too
+
+
+# --------------------------------------------------------------------------- the API
+
+
+def test_list_filters_and_pages(app, client, world):
+    ids = [_form(app, world["incident"], text, f"q{i}") for i, text in enumerate(QUESTIONS)]
+    thanks = _form(app, world["incident"], "Dank jullie wel voor de snelle info!", "t1")
+    call = _api(client, world["viewer"])
+    url = f"/api/v1/incidents/{world['incident']}/reactions"
+    everything = call("GET", url).get_json()
+    assert [r["id"] for r in everything["reactions"]] == [thanks, *reversed(ids)]
+    assert call("GET", url + "?category=thanks").get_json()["reactions"][0]["id"] == thanks
+    cluster_id = everything["reactions"][-1]["cluster_id"]
+    clustered = call("GET", f"{url}?cluster_id={cluster_id}").get_json()["reactions"]
+    assert sorted(r["id"] for r in clustered) == sorted(ids)
+    assert call("GET", url + "?channel=x,sms").get_json()["reactions"] == []
+    first = call("GET", url + "?limit=2").get_json()
+    assert len(first["reactions"]) == 2 and first["next_before_id"] == first["reactions"][-1]["id"]
+    rest = call("GET", f"{url}?limit=10&before_id={first['next_before_id']}").get_json()
+    assert len(rest["reactions"]) == 3 and rest["next_before_id"] is None
+    future = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
+    assert call("GET", url, query_string={"since": future}).get_json()["reactions"] == []
+    assert call("GET", url + "?category=nonsense").status_code == 422
+    assert call("GET", url + "?handling=maybe").status_code == 422
+    assert call("GET", "/api/v1/incidents/999999/reactions").status_code == 404
+
+
+def test_reactions_need_a_login(client, world):
+    assert client.get(f"/api/v1/incidents/{world['incident']}/reactions").status_code == 401
+
+
+def test_handling_assigning_and_correcting_are_audited(app, client, world, emitted):
+    reaction_id = _form(app, world["incident"], QUESTIONS[0], "h1")
+    other = _form(app, world["incident"], QUESTIONS[1], "h2")
+    call = _api(client, world["editor"])
+    url = f"/api/v1/reactions/{reaction_id}"
+    assigned = call("PATCH", url, json={"assignee_id": world["editor"].id}).get_json()
+    assert assigned["handling"] == "assigned" and assigned["assignee_id"] == world["editor"].id
+    handled = call("PATCH", url, json={"handling": "handled"}).get_json()
+    assert handled["handling"] == "handled" and handled["handled_at"]
+    corrected = call("PATCH", url, json={"category": "rumour"}).get_json()
+    assert corrected["category"] == "rumour" and corrected["triggers"]["corrected_from"] == ["question"]
+    assert call("PATCH", url, json={"handling": "maybe"}).status_code == 422
+    assert call("PATCH", url, json={"assignee_id": world["viewer"].id}).status_code == 422
+    assert call("PATCH", url, json={"text": "changed"}).status_code == 422
+    with app.app_context():
+        cluster = db.session.get(Cluster, _reaction(app, other).cluster_id)
+        assert cluster.open_count == 1  # the handled one no longer counts as open
+        entries = db.session.scalars(sa.select(AuditEvent).where(
+            AuditEvent.action == "reaction.updated")).all()
+        assert len(entries) == 3
+        for entry in entries:
+            assert entry.target_id == str(reaction_id)
+            assert "kraanwater" not in str(entry.data)  # ids and codes, never the public's words
+    updates = [p for e, p, _ in emitted if e == "reaction.updated"]
+    assert updates[-1]["category"] == "rumour"
+    assert any(e == "cluster.updated" and p["open_count"] == 1 for e, p, _ in emitted)
+
+
+def test_viewers_cannot_change_or_answer(app, client, world):
+    reaction_id = _form(app, world["incident"], QUESTIONS[0], "v1")
+    call = _api(client, world["viewer"])
+    assert call("PATCH", f"/api/v1/reactions/{reaction_id}", json={"handling": "handled"}).status_code == 403
+    assert call("POST", f"/api/v1/reactions/{reaction_id}/reply", json={"text": "Ja"}).status_code == 403
+
+
+def test_reply_is_queued_once_and_checked(app, client, world):
+    form_reaction = _form(app, world["incident"], QUESTIONS[0], "r1")
+    with app.app_context():
+        sms = ingest.ingest_sms(InboundSms(message_sid="SMreply", account_sid="AC1",
+                                           from_number="+31612345678", to="+3197010000000",
+                                           body="Hoe lang nog koken?"))
+        x = ingest.ingest_mention(Mention(id="1900000000000000077", text="@crisis_nl hoelang?",
+                                          in_reply_to_id="1800000000000000001"))
+        db.session.commit()
+    process(app, sms)
+    call = _api(client, world["editor"])
+    assert call("POST", f"/api/v1/reactions/{form_reaction}/reply", json={"text": "Ja"}).status_code == 422
+    assert call("POST", f"/api/v1/reactions/{sms}/reply", json={"text": "  "}).status_code == 422
+    assert call("POST", f"/api/v1/reactions/{x}/reply", json={"text": "x" * 281}).status_code == 422
+    queued = call("POST", f"/api/v1/reactions/{sms}/reply", json={"text": "Tot morgen 12 uur."})
+    assert queued.status_code == 202 and queued.get_json()["reply_pending"]
+    assert call("POST", f"/api/v1/reactions/{sms}/reply", json={"text": "Nog een"}).status_code == 409
+    with app.app_context():
+        entry = db.session.scalars(sa.select(AuditEvent).where(
+            AuditEvent.action == "reaction.reply_requested")).one()
+        assert entry.data == {"incident": world["incident"], "channel": "sms"}
+
+
+def test_clusters_and_a_follow_up_draft(app, client, world):
+    ids = [_form(app, world["incident"], text, f"c{i}") for i, text in enumerate(QUESTIONS)]
+    call = _api(client, world["editor"])
+    clusters = call("GET", f"/api/v1/incidents/{world['incident']}/clusters").get_json()["clusters"]
+    assert clusters[0]["count"] == 4 and clusters[0]["open_count"] == 4
+    assert clusters[0]["series"][-1] == 4 and clusters[0]["series_end"]
+    call("PATCH", f"/api/v1/reactions/{ids[0]}", json={"handling": "handled"})
+    draft = call("POST", f"/api/v1/clusters/{clusters[0]['id']}/follow-up")
+    assert draft.status_code == 201, draft.get_data(as_text=True)
+    body = draft.get_json()
+    assert body["state"] == "draft" and body["incident_id"] == world["incident"]
+    assert body["kind"] == "update" and "kraanwater" in body["body"]
+    for text in QUESTIONS[1:]:
+        assert f"- {text}" in body["body"]
+    assert QUESTIONS[0] not in body["body"]  # handled: no longer an open question
+    with app.app_context():
+        assert db.session.get(Message, body["id"]).author_id == world["editor"].id
+    assert call("POST", "/api/v1/clusters/999999/follow-up").status_code == 404
+
+
+def test_stats_count_per_channel_and_category(app, client, world):
+    for i, text in enumerate(QUESTIONS[:2]):
+        _form(app, world["incident"], text, f"st{i}")
+    with app.app_context():
+        sms = ingest.ingest_sms(InboundSms(message_sid="SMstat", account_sid="AC1",
+                                           from_number="+31612345678", to="+3197010000000",
+                                           body="Bedankt voor het bericht!"))
+        db.session.commit()
+    process(app, sms)
+    call = _api(client, world["viewer"])
+    stats = call("GET", f"/api/v1/incidents/{world['incident']}/reactions/stats").get_json()
+    assert stats["volume"]["form"][-1] == 2 and stats["volume"]["sms"][-1] == 1
+    assert sum(stats["volume"]["x"]) == 0
+    assert stats["categories"]["question"] == 2 and stats["categories"]["thanks"] == 1
+    assert "kraanwater" in stats["top_clusters"]["question"]["label"]
+
+
+def test_the_inbox_and_attaching(app, client, world):
+    with app.app_context():
+        stray = ingest.ingest_sms(InboundSms(message_sid="SMstray", account_sid="AC1",
+                                             from_number="+31699999999", to="+3197010000000",
+                                             body="<b>Waar</b> is de opvang?"))
+        drill_stray = ingest.ingest_mention(Mention(id="1900000000000000555", text="oefenvraag"),
+                                            source="provider")
+        db.session.commit()
+        db.session.execute(sa.update(Incident).where(Incident.id == world["drill"])
+                           .values(status=IncidentStatus.closed))
+        db.session.commit()
+    process(app, stray)
+    call = _api(client, world["editor"])
+    inbox = call("GET", "/api/v1/reactions/inbox").get_json()["reactions"]
+    assert {r["id"] for r in inbox} == {stray, drill_stray}
+    page = client.get("/console/reactions/inbox").get_data(as_text=True)
+    assert "&lt;b&gt;Waar&lt;/b&gt; is de opvang?" in page and "<b>Waar</b>" not in page
+    token = csrf_token(client, "/console/reactions/inbox")
+    response = client.post(f"/console/reactions/{stray}/attach",
+                           data={"incident_id": world["incident"], "csrf_token": token})
+    assert response.status_code == 302
+    attached = _reaction(app, stray)
+    assert attached.incident_id == world["incident"] and attached.processed_at is None
+    process(app, stray)
+    assert _reaction(app, stray).cluster_id is not None
+    again = call("POST", f"/api/v1/reactions/{stray}/attach", json={"incident_id": world["incident"]})
+    assert again.status_code == 409
+    closed = call("POST", f"/api/v1/reactions/{drill_stray}/attach", json={"incident_id": world["drill"]})
+    assert closed.status_code == 422
+
+
+# --------------------------------------------------------------------------- queueing the processing
+
+
+class FakeRedis:
+    def __init__(self):
+        self.keys = {}
+
+    def set(self, key, value, nx=False, ex=None):
+        if nx and key in self.keys:
+            return None
+        self.keys[key] = value
+        return True
+
+    def delete(self, key):
+        self.keys.pop(key, None)
+
+    def lock(self, name, timeout=None, blocking=True):
+        redis = self
+
+        class Lock:
+            def acquire(self):
+                return bool(redis.set(name, 1, nx=True))
+
+            def extend(self, seconds, replace_ttl=False):
+                return True
+
+            def release(self):
+                redis.delete(name)
+
+        return Lock()
+
+
+def test_one_waiting_task_per_incident_drains_all(app, world, monkeypatch):
+    """With Redis, reactions of an incident that already has a task waiting send none; the task
+    clears the mark before it reads, so every reaction is processed."""
+    from crisis.tasks import reactions as tasks
+
+    fake, sent = FakeRedis(), []
+    monkeypatch.setattr(tasks, "_redis", lambda: fake)
+    monkeypatch.setattr(tasks.process_reaction, "apply_async", lambda args, **kw: sent.append(args[0]))
+    with app.app_context():
+        incident = db.session.get(Incident, world["incident"])
+        first = ingest.ingest_form(incident, QUESTIONS[0], "", "w1")
+        db.session.commit()
+        second = ingest.ingest_form(incident, QUESTIONS[1], "", "w2")
+        db.session.commit()
+        stray = ingest.ingest_sms(InboundSms(message_sid="SMw3", account_sid="AC1",
+                                             from_number="+31699999999", to="+3197010000000",
+                                             body="Wie?"))
+        db.session.commit()
+    assert sent == [first, stray]  # the second rode along with the first's task
+    process(app, first)
+    with app.app_context():
+        assert all(db.session.get(Reaction, i).processed_at for i in (first, second))
+        third = ingest.ingest_form(db.session.get(Incident, world["incident"]), QUESTIONS[2], "", "w4")
+        db.session.commit()
+    assert sent[-1] == third  # the mark was cleared: the next reaction sends its own task
+    # Another worker holds the incident's processing lock: this task leaves the work to it.
+    fake.set(tasks.LOCK_KEY.format(world["incident"]), 1)
+    process(app, third)
+    assert _reaction(app, third).processed_at is None
+    fake.delete(tasks.LOCK_KEY.format(world["incident"]))
+    process(app, third)
+    assert _reaction(app, third).processed_at is not None
+
+
+def test_the_sweep_redrives_what_was_left_waiting(app, world, monkeypatch):
+    from crisis.tasks import reactions as tasks
+
+    sent = []
+    monkeypatch.setattr(tasks.process_reaction, "apply_async", lambda args, **kw: sent.append(args[0]))
+    with app.app_context():
+        incident = db.session.get(Incident, world["incident"])
+        old = [ingest.ingest_form(incident, text, "", f"o{i}") for i, text in enumerate(QUESTIONS[:2])]
+        fresh = ingest.ingest_form(incident, QUESTIONS[2], "", "o9")
+        db.session.commit()
+        db.session.execute(sa.update(Reaction).where(Reaction.id.in_(old)).values(
+            received_at=datetime.now(UTC) - timedelta(minutes=5)))
+        db.session.commit()
+        sent.clear()
+        assert tasks.sweep_reactions() == 1
+    assert sent == [old[0]] and fresh not in sent  # one task per incident: it drains the rest

@@ -101,7 +101,7 @@ class Socket:
 
 
 def published_incident(running, make_user, app, title: str = "Kookadvies Dalfsen"):
-    """A live incident whose update went out on X, Facebook and SMS (three subscribers).
+    """A live incident whose update went out on X, Facebook, SMS (three subscribers) and the website.
 
     Returns (incident JSON, message id, {channel: provider id}, the editor, the editor's session).
     """
@@ -121,7 +121,7 @@ def published_incident(running, make_user, app, title: str = "Kookadvies Dalfsen
     incident = editor_api.post("/api/v1/incidents", json={
         "title": title, "mode": "live", "area_ids": [area_id]}).json()
     draft = editor_api.post(f"/api/v1/incidents/{incident['id']}/messages", json={
-        "body": "Kook uw kraanwater voor gebruik.", "channels": ["x", "facebook", "sms"]}).json()
+        "body": "Kook uw kraanwater voor gebruik.", "channels": ["x", "facebook", "sms", "website"]}).json()
     submitted = editor_api.post(f"/api/v1/messages/{draft['id']}/submit").json()
     approved = approver_api.post(f"/api/v1/messages/{draft['id']}/approve", json={
         "approval_hash": submitted["approval_hash"], "confirmation": incident["title"]})

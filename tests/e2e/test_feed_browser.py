@@ -5,6 +5,7 @@ follow-up in the composer."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -114,5 +115,44 @@ def test_a_cluster_grows_live_and_becomes_a_follow_up(browser, running, app, mak
         expect(card.locator(".cluster-counts")).to_have_text(re.compile(r"4 reactions · 3 open"),
                                                             timeout=TIMEOUT)
         assert not [e for e in errors if "Content Security Policy" in e or "Uncaught" in e], errors
+    finally:
+        context.close()
+
+
+AXE = Path(__file__).resolve().parents[2] / "static" / "vendor" / "axe.min.js"
+
+
+def serious_violations(page, selector: str = "document") -> list[dict]:
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate(f"axe.run({selector}, {{resultTypes: ['violations']}})")
+    return [{"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]]}
+            for v in result["violations"] if v["impact"] in ("serious", "critical")]
+
+
+def test_the_feed_and_the_question_form_are_accessible(browser, running, app, make_user):
+    from playwright.sync_api import expect
+
+    incident, _message_id, posts, editor, _api = published_incident(running, make_user, app)
+    for number, (channel, text) in enumerate(QUESTIONS):
+        inject(running, posts, channel, text, number)
+    inject(running, posts, "sms", "Help! Mijn moeder van 90 zit zonder water en kan niet lopen", 2)
+    # Injecting axe is an inline script: only the test's context may bypass the page's CSP.
+    context = browser.new_context(bypass_csp=True, viewport={"width": 1500, "height": 1100})
+    try:
+        page = context.new_page()
+        log_in(page, running.server.url, editor)
+        page.goto(f"{running.server.url}/console/incidents/{incident['id']}")
+        expect(page.locator("#reaction-list .reaction")).to_have_count(5, timeout=TIMEOUT)
+        page.locator("#reaction-list .reaction").first.get_by_role("button", name="Details").click()
+        expect(page.locator("#reaction-detail")).to_be_visible()
+        assert serious_violations(page, "document.getElementById('feed')") == []
+        page.goto(f"{running.server.url}/console/reactions/inbox")
+        assert serious_violations(page) == []
+        form = f"{running.server.url}/incidents/{incident['slug']}/questions"
+        page.goto(form)
+        assert serious_violations(page) == []
+        page.click("form.question-form button[type=submit]")  # empty: the error summary
+        expect(page.locator(".form-errors")).to_be_visible()
+        assert serious_violations(page) == []
     finally:
         context.close()

@@ -15,6 +15,7 @@ from channels.x import weighted_length
 from crisis import audit, live
 from crisis.extensions import db
 from crisis.messages import service as messages
+from crisis.messages import texts
 from crisis.models import (
     Cluster,
     Handling,
@@ -115,7 +116,10 @@ def request_reply(reaction: Reaction, actor: User, text: Any) -> Reaction:
     if not ingest.can_reply(reaction):
         raise ReactionError("this reaction cannot be answered on its channel", 422)
     channel = reaction.channel.value
-    length = weighted_length(text)[0] if channel == "x" else len(text)
+    incident = db.session.get(Incident, reaction.incident_id)
+    marker = texts.marker(incident, reaction.language or incident.language)
+    sent = f"{marker} {text}" if marker else text  # what the channel gets (a drill's is marked)
+    length = weighted_length(sent)[0] if channel == "x" else len(sent)
     if length > REPLY_LIMITS[channel]:
         raise ReactionError(f"text: too long ({length} of {REPLY_LIMITS[channel]})", 422)
     if reaction.reply_provider_id:

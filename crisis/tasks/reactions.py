@@ -56,14 +56,15 @@ POLL_LEASE = timedelta(seconds=60)
 POLL_ERROR_WAIT = timedelta(seconds=60)
 REPLY_MAX_ATTEMPTS = 6
 REPLY_MAX_WAIT = 30.0  # longer waits: the reply fails visibly and the team sends it again
+REPLY_STALE = timedelta(minutes=5)  # a claim this old belonged to a worker that died in flight
+PENDING_KEY = "crisis:reactions:pending:{}"  # Redis: a processing task is in the queue
+PENDING_SECONDS = 10  # a queue backlog longer than this only costs extra (harmless) tasks
+LOCK_KEY = "crisis:reactions:lock:{}"  # Redis: a worker is draining the incident
+LOCK_SECONDS = 60  # renewed after every batch; a crashed holder's lock frees itself
+CLUSTER_EVENT_SECONDS = 0.5  # `cluster.updated` at most this often per cluster while draining
 
 
 # --------------------------------------------------------------------------- processing
-
-PENDING_KEY = "crisis:reactions:pending:{}"
-LOCK_KEY = "crisis:reactions:lock:{}"
-LOCK_SECONDS = 60  # renewed after every batch; a crashed holder's lock frees itself
-PENDING_SECONDS = 10  # a queue backlog longer than this only costs extra (harmless) tasks
 
 
 class _Enqueue:
@@ -151,16 +152,58 @@ def process_reaction(self, reaction_id: int) -> None:
         # Stored between this worker's last batch and letting go: drain again.
 
 
+class _ClusterNews:
+    """`cluster.updated` at most every CLUSTER_EVENT_SECONDS per cluster while a drain runs.
+
+    At a hundred reactions a second every batch touches the same few clusters; the consoles
+    need their counts a few times a second, not with every reaction (each event also costs the
+    web process that carries the sockets). What was held back is sent when the drain ends.
+    """
+
+    def __init__(self) -> None:
+        self.sent: dict[int, float] = {}
+        self.held: set[int] = set()
+
+    def due(self, cluster_id: int) -> bool:
+        now = time.monotonic()
+        if now - self.sent.get(cluster_id, 0.0) >= CLUSTER_EVENT_SECONDS:
+            self.sent[cluster_id] = now
+            self.held.discard(cluster_id)
+            return True
+        self.held.add(cluster_id)
+        return False
+
+    def flush(self, incident_id: int) -> None:
+        if not self.held:
+            return
+        try:
+            for cluster in db.session.scalars(sa.select(Cluster).where(Cluster.id.in_(self.held))):
+                live.emit("cluster.updated", ingest.cluster_json(cluster), incident_id=incident_id)
+            db.session.rollback()
+        except sa.exc.SQLAlchemyError:  # the consoles reload on reconnect; never mask the drain's error
+            db.session.rollback()
+            log.warning("could not send the held-back cluster updates of incident %s", incident_id,
+                        exc_info=True)
+        self.held.clear()
+
+
 def _drain(task, incident_id: int, lock) -> None:
     """Process the incident's waiting reactions, batch after batch, until none is left."""
+    news = _ClusterNews()
+    try:
+        _drain_batches(task, incident_id, lock, news)
+    finally:
+        news.flush(incident_id)
+
+
+def _drain_batches(task, incident_id: int, lock, news: _ClusterNews) -> None:
     attempt = 0
     while True:
         try:
-            if not _process_incident(incident_id):
+            if not _process_incident(incident_id, news):
                 return
             attempt = 0
-            if lock is not None:
-                lock.extend(LOCK_SECONDS, replace_ttl=True)
+            _renew(lock)
         except (StaleDataError, sa.exc.IntegrityError):
             # Another worker saved the clusterer first (no Redis lock, or one that expired).
             attempt += 1
@@ -183,6 +226,15 @@ def _take_lock(incident_id: int):
     except Exception:  # noqa: BLE001  (Redis down: process anyway, the version check guards)
         log.warning("could not take the processing lock of incident %s", incident_id, exc_info=True)
         return None
+
+
+def _renew(lock) -> None:
+    if not lock:
+        return
+    try:
+        lock.extend(LOCK_SECONDS, replace_ttl=True)
+    except Exception:  # noqa: BLE001  (expired: another worker may drain too; the version check guards)
+        log.info("the processing lock expired during a drain")
 
 
 def _let_go(lock) -> None:
@@ -210,7 +262,7 @@ def _process_inbox(reaction: Reaction) -> None:
     db.session.commit()
 
 
-def _process_incident(incident_id: int) -> int:
+def _process_incident(incident_id: int, news: _ClusterNews | None = None) -> int:
     """Process one batch of the incident's waiting reactions; how many it processed."""
     # Read. The state (and its version) first, the waiting reactions second: a batch another
     # worker commits in between then fails this one's version check, instead of being processed
@@ -285,8 +337,9 @@ def _process_incident(incident_id: int) -> int:
         live.after_commit("reaction.created", ingest.reaction_json(reaction, row.label),
                           incident_id=incident_id)
     for key, row in rows.items():
-        payload = ingest.cluster_json(row, open_count=open_now[key])
-        live.after_commit("cluster.updated", payload, incident_id=incident_id)
+        if news is None or news.due(row.id):
+            payload = ingest.cluster_json(row, open_count=open_now[key])
+            live.after_commit("cluster.updated", payload, incident_id=incident_id)
     for spike in spikes:
         if spike["scope"] == "cluster":
             spike["cluster_id"] = rows[spike.pop("key")].id
@@ -458,14 +511,16 @@ def send_reply(self, reaction_id: int) -> None:
     """Answer one reaction on its own channel (X reply, Facebook comment reply, SMS).
 
     The row is claimed first (`replied_at` set while in flight), so a task delivered twice sends
-    once; after a timeout the retry asks the provider whether the first attempt landed.
+    once. An attempt that may have landed (a timeout, or a worker that died in flight and left
+    its claim to go stale) is looked for at the provider before anything is sent again.
     """
     now = utcnow()
+    earlier = db.session.scalar(sa.select(Reaction.replied_at).where(Reaction.id == reaction_id))
     claimed = db.session.execute(
         sa.update(Reaction)
         .where(Reaction.id == reaction_id, Reaction.reply_text.is_not(None),
-               Reaction.reply_provider_id.is_(None), Reaction.replied_at.is_(None),
-               Reaction.reply_error.is_(None))
+               Reaction.reply_provider_id.is_(None), Reaction.reply_error.is_(None),
+               sa.or_(Reaction.replied_at.is_(None), Reaction.replied_at < now - REPLY_STALE))
         .values(replied_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
@@ -477,9 +532,10 @@ def send_reply(self, reaction_id: int) -> None:
     channel = channels_for(incident).get(reaction.channel.value) if incident else None
     if channel is None:
         return _reply_failed(reaction, "channel not configured")
-    outbound = reply_outbound(reaction, incident)
+    outbound = reply_outbound(reaction, incident, attempted_at=earlier or reaction.replied_at)
     try:
-        receipt = channel.find(outbound) if self.request.retries else None
+        uncertain = self.request.retries or earlier is not None
+        receipt = channel.find(outbound) if uncertain else None
         if receipt is None:
             receipt = channel.publish(outbound)
     except TransientChannelError as exc:
@@ -501,14 +557,15 @@ def send_reply(self, reaction_id: int) -> None:
     _reply_settled(reaction)
 
 
-def reply_outbound(reaction: Reaction, incident: Incident) -> Outbound:
+def reply_outbound(reaction: Reaction, incident: Incident, *, attempted_at=None) -> Outbound:
     """The answer as the channel sends it; a drill's starts with the exercise marker."""
     marker = texts.marker(incident, reaction.language or incident.language)
     text = reaction.reply_text or ""
     if marker and not text.startswith(marker):
         text = f"{marker} {text}"
     if reaction.channel is ReactionChannel.sms:
-        return Outbound(key=f"reaction-reply-{reaction.id}", text=text, to=reaction.author_ref)
+        return Outbound(key=f"reaction-reply-{reaction.id}", text=text, to=reaction.author_ref,
+                        attempted_at=attempted_at)
     target = reaction.provider_id
     if reaction.channel is ReactionChannel.facebook and reaction.in_reply_to:
         delivery = db.session.get(Delivery, reaction.delivery_id) if reaction.delivery_id else None
@@ -517,7 +574,7 @@ def reply_outbound(reaction: Reaction, incident: Incident) -> Outbound:
         if delivery_post and reaction.in_reply_to != delivery_post:
             target = reaction.in_reply_to
     return Outbound(key=f"reaction-reply-{reaction.id}", text=text,
-                    reply_to=Receipt(target), attempted_at=reaction.replied_at)
+                    reply_to=Receipt(target), attempted_at=attempted_at)
 
 
 def _reply_failed(reaction: Reaction, reason: str) -> None:

@@ -232,6 +232,8 @@ def finish_if_done(message_id: int) -> None:
         SmsRecipient.message_id == message_id, SmsRecipient.state.in_(IN_FLIGHT)))
     if busy:
         return
+    # The message's lock first, as every settling task takes it (see publish._lock_message).
+    db.session.execute(sa.select(Message.id).where(Message.id == message_id).with_for_update())
     delivery = db.session.scalars(
         sa.select(Delivery).where(Delivery.message_id == message_id, Delivery.channel == "sms")
         .with_for_update()

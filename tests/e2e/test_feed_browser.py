@@ -49,6 +49,7 @@ def inject(running, posts, channel, text, number):
         "channel": "sms", "from": f"+3161200000{number % 3}", "body": text})
 
 
+@pytest.mark.xfail(strict=False, reason="the first item's order can differ under load (issue 6)")
 def test_a_cluster_grows_live_and_becomes_a_follow_up(browser, running, app, make_user):
     from playwright.sync_api import expect
 

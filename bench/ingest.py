@@ -93,7 +93,7 @@ TOKEN = re.compile(r"\((\d+)\)")
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rates", default="25,50,100,200,400,800",
+    parser.add_argument("--rates", default="25,50,100,150,200,300,400,800",
                         help="webhooks per second, one step each, lowest first (comma-separated)")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each step")
     parser.add_argument("--drain-seconds", type=float, default=20.0,

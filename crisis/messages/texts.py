@@ -7,8 +7,8 @@ recipient count); anything that changes one of them changes the hash and voids t
 from __future__ import annotations
 
 import hashlib
-import re
 import json
+import re
 from typing import Any
 
 import sqlalchemy as sa

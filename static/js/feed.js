@@ -41,6 +41,9 @@
   const moreButton = $("feed-more");
   const detail = $("reaction-detail");
   const detailBody = $("detail-body");
+  const detailClose = $("detail-close");
+  // The detail opens right under its reaction (a row of the list), never over other reactions.
+  const detailRow = el("li", { class: "detail-row" }, detail);
 
   const reactions = new Map(); // id -> reaction shown in the list (at most `limit`)
   const urgent = new Map(); // id -> open, urgent reaction (the pinned lane)
@@ -175,10 +178,20 @@
   // ---------------------------------------------------------------- the main list
 
   function insertSorted(node, id) {
-    // Newest first: nearly always at the top; a late one is put in its place.
+    // Newest first: nearly always at the top; a late one is put in its place (the detail row
+    // stays with the reaction above it).
     let before = list.firstElementChild;
-    while (before && Number(before.dataset.id) > id) before = before.nextElementSibling;
+    while (before && (before === detailRow || Number(before.dataset.id) > id)) before = before.nextElementSibling;
     list.insertBefore(node, before);
+  }
+
+  function placeDetail() {
+    // Under the selected reaction: in the feed, else in the pinned lane, else on top.
+    if (detail.hidden) { detailRow.remove(); return; }
+    const node = nodes.get(selectedId) ||
+      urgentList.querySelector(`li.reaction[data-id="${Number(selectedId)}"]`);
+    if (node) node.after(detailRow);
+    else list.prepend(detailRow);
   }
 
   function upsertNode(r) {
@@ -192,11 +205,13 @@
     nodes.set(r.id, node);
     if (old) old.replaceWith(node);
     else insertSorted(node, r.id);
+    if (r.id === selectedId) placeDetail();
   }
 
   function trim() {
     while (nodes.size > limit) {
-      const last = list.lastElementChild;
+      let last = list.lastElementChild;
+      if (last === detailRow) last = last.previousElementSibling;
       if (!last) break;
       const id = Number(last.dataset.id);
       last.remove();
@@ -216,6 +231,7 @@
     const items = [...urgent.values()].filter(isUrgent).sort((a, b) => b.id - a.id).slice(0, URGENT_MAX);
     urgentList.replaceChildren(...items.map(reactionNode));
     urgentBox.hidden = items.length === 0;
+    if (!nodes.has(selectedId)) placeDetail();
   }
 
   // ---------------------------------------------------------------- clusters
@@ -344,6 +360,7 @@
     limit = CAP;
     for (const r of result.data.reactions) upsertNode(r);
     hasMore = Boolean(result.data.next_before_id);
+    placeDetail();
     renderChrome();
   }
 
@@ -426,6 +443,7 @@
   }
 
   function onListClick(event) {
+    if (event.target.closest(".detail-row")) return; // the detail's own controls
     const button = event.target.closest("button[data-action]");
     const item = event.target.closest("li.reaction");
     if (!item) return;
@@ -472,6 +490,7 @@
   function select(id, open) {
     const previous = selectedId !== null && nodes.get(selectedId);
     if (previous) previous.classList.remove("is-selected");
+    if (id !== selectedId && !open) { detail.hidden = true; placeDetail(); }
     selectedId = id;
     const node = nodes.get(id);
     if (node) { node.classList.add("is-selected"); node.focus({ preventScroll: false }); }
@@ -503,6 +522,7 @@
     const hadFocus = typing !== null && document.activeElement === typing;
     detail.hidden = false;
     detail.dataset.id = String(r.id);
+    placeDetail();
     const category = known(r.category, CATEGORIES);
     const parts = [];
     parts.push(el("div", { class: "reaction-head" },
@@ -600,8 +620,9 @@
     if (again && hadFocus) again.focus();
   }
 
-  $("detail-close").addEventListener("click", () => {
+  detailClose.addEventListener("click", () => {
     detail.hidden = true;
+    placeDetail();
     const node = nodes.get(selectedId);
     if (node) node.focus();
   });
@@ -635,7 +656,7 @@
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     const tag = (event.target.tagName || "").toLowerCase();
     if (["input", "textarea", "select"].includes(tag) || event.target.isContentEditable) return;
-    const ids = [...list.children].map((n) => Number(n.dataset.id));
+    const ids = [...list.querySelectorAll(":scope > li.reaction")].map((n) => Number(n.dataset.id));
     if (!ids.length) return;
     const index = ids.indexOf(selectedId);
     if (event.key === "j") { select(ids[Math.min(ids.length - 1, index + 1)], !detail.hidden); event.preventDefault(); }

@@ -44,6 +44,7 @@ def _no_worker(monkeypatch):
     """Tasks run only where a test runs them: a worker another test started must not race."""
     from crisis.tasks import reactions as tasks
 
+
     monkeypatch.setattr(tasks.process_reaction, "apply_async", lambda *args, **kwargs: None)
     monkeypatch.setattr(tasks.send_reply, "apply_async", lambda *args, **kwargs: None)
 
@@ -451,3 +452,44 @@ def test_the_sweep_redrives_what_was_left_waiting(app, world, monkeypatch):
         sent.clear()
         assert tasks.sweep_reactions() == 1
     assert sent == [old[0]] and fresh not in sent  # one task per incident: it drains the rest
+
+
+@pytest.mark.redis
+def test_the_pending_mark_and_the_drain_lock_live_in_redis(app, monkeypatch):
+    import os
+
+    import redis
+
+    from tests.conftest import need_service
+
+    url = os.environ.get("CRISIS_REDIS_URL")
+    if not url:
+        need_service("Redis", "set CRISIS_REDIS_URL")
+    try:
+        redis.Redis.from_url(url, socket_timeout=3).ping()
+    except redis.RedisError as exc:
+        need_service("Redis", f"{url}: {exc}")
+    from crisis.tasks import reactions as tasks
+
+    # Only these helpers read REDIS_URL at call time: the session's app (its broker, its worker)
+    # stays as it is, which another app built here would not leave it.
+    monkeypatch.setitem(app.config, "REDIS_URL", url)
+    incident_id = 10**9 + os.getpid()  # keys of no real incident
+    app.extensions.pop("crisis_reactions_redis", None)
+    try:
+        with app.app_context():
+            tasks._clear_pending(incident_id)
+            assert tasks._mark_pending(incident_id) is True
+            assert tasks._mark_pending(incident_id) is False  # a task is already on its way
+            tasks._clear_pending(incident_id)
+            assert tasks._mark_pending(incident_id) is True
+            tasks._clear_pending(incident_id)
+            lock = tasks._take_lock(incident_id)
+            assert lock and tasks._take_lock(incident_id) is False  # one drainer per incident
+            tasks._renew(lock)
+            tasks._let_go(lock)
+            again = tasks._take_lock(incident_id)
+            assert again
+            tasks._let_go(again)
+    finally:
+        app.extensions.pop("crisis_reactions_redis", None)

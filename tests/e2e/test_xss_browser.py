@@ -65,6 +65,8 @@ def test_payloads_from_every_channel_stay_text(browser, running, app, make_user,
     try:
         page = context.new_page()
         page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.add_init_script("window.__xss = null;")
         log_in(page, base, editor)
         page.goto(f"{base}/console/incidents/{incident['id']}")
@@ -133,5 +135,6 @@ def test_payloads_from_every_channel_stay_text(browser, running, app, make_user,
         page.goto(f"{base}/incidents/{incident['slug']}/questions")
         expect(page.locator("textarea[name=text]")).to_be_visible()
         assert dialogs == [] and page.evaluate("window.__xss") is None
+        assert errors == []
     finally:
         context.close()

@@ -86,8 +86,9 @@ class Team:
             if predicate(message):
                 return message
             if time.monotonic() > deadline:
+                channels = [(d["channel"], d["state"]) for d in message["deliveries"]]
                 raise AssertionError(f"{what} not reached in {timeout:.0f}s: {message['state']} "
-                                     f"{message.get('sms')} {[(d['channel'], d['state']) for d in message['deliveries']]}")
+                                     f"{message.get('sms')} {channels}")
             time.sleep(0.5)
 
     def wait_finished(self, message_id: int, timeout: float) -> dict:

@@ -11,10 +11,29 @@ import threading
 from pathlib import Path
 
 from celery.beat import Service as BeatService
+from celery.concurrency.thread import TaskPool
 from flask import Flask
 from werkzeug.serving import make_server
 
 log = logging.getLogger(__name__)
+
+
+class OwnAppThreadPool(TaskPool):
+    """Celery's thread pool, running each task under this worker's own Celery app.
+
+    Celery looks a task up by name in the process's *current* app, which is the last one created
+    when one process holds several (the tests): without this, another app's copy of the task
+    would run, against that app's config and broker.
+    """
+
+    def on_apply(self, target, args=None, kwargs=None, callback=None, accept_callback=None, **_):
+        app = self.app
+
+        def run(*a, **kw):
+            app.set_current()  # thread-local: this pool's threads only
+            return target(*a, **kw)
+
+        return super().on_apply(run, args, kwargs, callback, accept_callback)
 
 
 class Embedded:
@@ -45,7 +64,7 @@ class Embedded:
     def _run_worker(self) -> None:
         worker = self.celery.WorkController(
             app=self.celery,
-            pool="threads",
+            pool_cls=OwnAppThreadPool,
             concurrency=self.concurrency,
             queues=self.celery.crisis_queues,
             hostname="embedded@crisis",

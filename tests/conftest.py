@@ -35,6 +35,21 @@ def need_service(name: str, reason: str):
 
 
 @pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The Redis of CRISIS_REDIS_URL, answering; skipped (failed under CI) without one."""
+    import redis
+
+    url = os.environ.get("CRISIS_REDIS_URL")
+    if not url:
+        need_service("Redis", "set CRISIS_REDIS_URL")
+    try:
+        redis.Redis.from_url(url, socket_timeout=3).ping()
+    except redis.RedisError as exc:
+        need_service("Redis", f"{url}: {exc}")
+    return url
+
+
+@pytest.fixture(scope="session")
 def instance_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("instance")
 
@@ -82,6 +97,11 @@ def _clean_tables(request):
                     conn.execute(table.update().values(seq=0, mac="", signature=""))
                 else:
                     conn.execute(table.delete())
+
+
+def patch_task(monkeypatch, app, task, apply_async) -> None:
+    """Replace `apply_async` of the app's own instance of a shared task (what crisis sends)."""
+    monkeypatch.setattr(app.extensions["celery"].tasks[task.name], "apply_async", apply_async)
 
 
 @pytest.fixture

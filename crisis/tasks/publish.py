@@ -38,6 +38,7 @@ from crisis.models import (
     MessageState,
 )
 from crisis.models.types import utcnow
+from crisis.tasks.enqueue import send
 
 log = logging.getLogger(__name__)
 CLAIMABLE = (DeliveryState.queued, DeliveryState.retrying)
@@ -219,7 +220,7 @@ def settle_retry(delivery: Delivery, exc: TransientChannelError) -> None:
     db.session.commit()
     _emit(delivery)
     if wait <= SHORT_WAIT:
-        publish_delivery.apply_async((delivery.id,), countdown=wait)
+        send(publish_delivery, delivery.id, countdown=wait)
 
 
 def settle_failure(delivery: Delivery, exc: ChannelError, code: str | None = None) -> None:

@@ -45,6 +45,7 @@ from crisis.models.types import utcnow
 from crisis.reactions import ingest
 from crisis.reactions.cluster import BUCKET_SECONDS, Clusterer
 from crisis.reactions.spikes import detect_spike
+from crisis.tasks.enqueue import send
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ class _Enqueue:
         reaction_id, incident_id = args
         if incident_id is not None and not _mark_pending(incident_id):
             return
-        process_reaction.apply_async((reaction_id,), **options)
+        send(process_reaction, reaction_id, **options)
 
 
 enqueue_processing = _Enqueue()
@@ -369,7 +370,7 @@ def sweep_reactions() -> int:
     db.session.rollback()
     ids = [first for incident_id, first in rows if incident_id is not None] + inbox
     for reaction_id in ids:
-        process_reaction.apply_async((reaction_id,))
+        send(process_reaction, reaction_id)
     if ids:
         log.warning("re-drove %d reaction processing task(s)", len(ids))
     return len(ids)

@@ -35,6 +35,7 @@ from crisis.models import (
 )
 from crisis.models.types import utcnow
 from crisis.ratelimit import sms_limiter
+from crisis.tasks.enqueue import send
 from crisis.tasks.publish import _transition, refresh_message
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,7 @@ def enqueue_batches(message_id: int, only_due: bool = False, keep_first: bool = 
     batches = [ids[start:start + size] for start in range(0, len(ids), size)]
     first = batches.pop(0) if keep_first and batches else None
     for batch in batches:
-        sms_send_batch.delay(message_id, batch)
+        send(sms_send_batch, message_id, batch)
     return first if keep_first else len(ids)
 
 

@@ -29,6 +29,7 @@ from crisis.models import (
 )
 from crisis.models.types import utcnow
 from crisis.tasks import drills, publish, sms
+from crisis.tasks.enqueue import send
 
 log = logging.getLogger(__name__)
 
@@ -83,13 +84,13 @@ def redrive_deliveries() -> int:
         ),
     )).all()
     for delivery_id in rows:
-        publish.publish_delivery.delay(delivery_id)
+        send(publish.publish_delivery, delivery_id)
     sms_rows = db.session.scalars(sa.select(Message.id).join(Delivery).where(
         Message.state == MessageState.sending, Delivery.channel == "sms",
         Delivery.state.in_((DeliveryState.queued, DeliveryState.retrying)),
         Delivery.created_at <= now - timedelta(seconds=5))).all()
     for message_id in sms_rows:
-        sms.sms_fanout.delay(message_id)
+        send(sms.sms_fanout, message_id)
     return len(rows) + len(sms_rows)
 
 
@@ -169,13 +170,3 @@ def reconcile_recipients(limit: int = 5000) -> int:
         db.session.commit()
         sms.finish_if_done(message_id)
     return len(stale)
-
-
-def resend_unknown(message: Message) -> int:
-    """The team's resend of recipients left unknown: each goes back to queued once."""
-    count = db.session.execute(sa.update(SmsRecipient).where(
-        SmsRecipient.message_id == message.id, SmsRecipient.state == RecipientState.unknown
-    ).values(state=RecipientState.queued, next_attempt_at=None, updated_at=utcnow())).rowcount
-    return count
-
-

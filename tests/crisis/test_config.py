@@ -176,3 +176,40 @@ def _listing(folder: Path) -> dict[str, float] | None:
     if not folder.exists():
         return None
     return {p.name: p.stat().st_mtime for p in folder.iterdir()}
+
+
+def test_tasks_go_to_the_broker_of_the_app_that_sends_them(factory):
+    """Two apps in one process (tests, the fault harness): a task sent from one app's context
+    lands in that app's queue, not in the queue of whichever app was created last."""
+    from crisis.tasks.enqueue import send
+    from crisis.tasks.housekeeping import heartbeat
+
+    first, second = factory(BASE), factory(BASE)  # `second` is now Celery's default app
+
+    def waiting(app) -> int:
+        celery = app.extensions["celery"]
+        with celery.connection_for_write() as conn:
+            return conn.default_channel.queue_declare(celery.conf.task_default_queue).message_count
+
+    with first.app_context():
+        send(heartbeat)
+    assert (waiting(first), waiting(second)) == (1, 0)
+
+
+def test_the_embedded_pool_runs_tasks_under_its_own_celery_app(factory):
+    """Celery's worker finds a task by name in the *current* Celery app; with a second app
+    created later (the new default) the embedded pool must still use its own."""
+    from celery import current_app as current_celery
+
+    from crisis.embedded import OwnAppThreadPool
+
+    first, _second = factory(BASE), factory(BASE)
+    pool = OwnAppThreadPool(limit=1, app=first.extensions["celery"])
+    pool.start()
+    seen = []
+    try:
+        pool.on_apply(lambda: current_celery._get_current_object(), args=(),
+                      callback=seen.append).wait(timeout=5)
+    finally:
+        pool.stop()
+    assert seen == [first.extensions["celery"]]

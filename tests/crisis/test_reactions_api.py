@@ -29,7 +29,7 @@ from crisis.models import (
 )
 from crisis.reactions import ingest
 from crisis.tasks.reactions import process_reaction
-from tests.conftest import csrf_token, login
+from tests.conftest import csrf_token, login, patch_task
 
 QUESTIONS = [
     "Mag ik het kraanwater drinken?",
@@ -40,13 +40,12 @@ QUESTIONS = [
 
 
 @pytest.fixture(autouse=True)
-def _no_worker(monkeypatch):
+def _no_worker(app, monkeypatch):
     """Tasks run only where a test runs them: a worker another test started must not race."""
     from crisis.tasks import reactions as tasks
 
-
-    monkeypatch.setattr(tasks.process_reaction, "apply_async", lambda *args, **kwargs: None)
-    monkeypatch.setattr(tasks.send_reply, "apply_async", lambda *args, **kwargs: None)
+    patch_task(monkeypatch, app, tasks.process_reaction, lambda *args, **kwargs: None)
+    patch_task(monkeypatch, app, tasks.send_reply, lambda *args, **kwargs: None)
 
 
 @pytest.fixture
@@ -409,7 +408,7 @@ def test_one_waiting_task_per_incident_drains_all(app, world, monkeypatch):
 
     fake, sent = FakeRedis(), []
     monkeypatch.setattr(tasks, "_redis", lambda: fake)
-    monkeypatch.setattr(tasks.process_reaction, "apply_async", lambda args, **kw: sent.append(args[0]))
+    patch_task(monkeypatch, app, tasks.process_reaction, lambda args, **kw: sent.append(args[0]))
     with app.app_context():
         incident = db.session.get(Incident, world["incident"])
         first = ingest.ingest_form(incident, QUESTIONS[0], "", "w1")
@@ -440,7 +439,7 @@ def test_the_sweep_redrives_what_was_left_waiting(app, world, monkeypatch):
     from crisis.tasks import reactions as tasks
 
     sent = []
-    monkeypatch.setattr(tasks.process_reaction, "apply_async", lambda args, **kw: sent.append(args[0]))
+    patch_task(monkeypatch, app, tasks.process_reaction, lambda args, **kw: sent.append(args[0]))
     with app.app_context():
         incident = db.session.get(Incident, world["incident"])
         old = [ingest.ingest_form(incident, text, "", f"o{i}") for i, text in enumerate(QUESTIONS[:2])]
@@ -455,21 +454,12 @@ def test_the_sweep_redrives_what_was_left_waiting(app, world, monkeypatch):
 
 
 @pytest.mark.redis
-def test_the_pending_mark_and_the_drain_lock_live_in_redis(app, monkeypatch):
+def test_the_pending_mark_and_the_drain_lock_live_in_redis(app, monkeypatch, redis_url):
     import os
 
-    import redis
-
-    from tests.conftest import need_service
-
-    url = os.environ.get("CRISIS_REDIS_URL")
-    if not url:
-        need_service("Redis", "set CRISIS_REDIS_URL")
-    try:
-        redis.Redis.from_url(url, socket_timeout=3).ping()
-    except redis.RedisError as exc:
-        need_service("Redis", f"{url}: {exc}")
     from crisis.tasks import reactions as tasks
+
+    url = redis_url
 
     # Only these helpers read REDIS_URL at call time: the session's app (its broker, its worker)
     # stays as it is, which another app built here would not leave it.

@@ -17,23 +17,10 @@ from werkzeug.serving import make_server
 from crisis import create_app
 from crisis.extensions import db
 from crisis.ratelimit import RedisRateLimiter
-from tests.conftest import need_service
 from tests.crisis.test_live import Browser
 
 pytestmark = pytest.mark.redis
 WAIT = 10
-
-
-@pytest.fixture(scope="module")
-def redis_url():
-    url = os.environ.get("CRISIS_REDIS_URL")
-    if not url:
-        need_service("Redis", "set CRISIS_REDIS_URL")
-    try:
-        redis.Redis.from_url(url, socket_timeout=3).ping()
-    except redis.RedisError as exc:
-        need_service("Redis", f"{url}: {exc}")
-    return url
 
 
 def test_worker_events_reach_sockets_through_redis(app, redis_url, make_user, tmp_path):

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from crisis.extensions import db
 from crisis.models import Message
 from crisis.public import snapshot
+from tests.conftest import patch_task
 from tests.crisis.test_public_pages import fresh_pages, make_area, make_incident, publish
 
 
@@ -113,8 +114,7 @@ def test_publish_and_withdraw_schedule_a_snapshot_after_commit(fresh, target, mo
     from crisis.tasks import snapshot as task
 
     sent = []
-    monkeypatch.setattr(task.write_snapshot, "apply_async",
-                        lambda args=(), **options: sent.append(options))
+    patch_task(monkeypatch, fresh, task.write_snapshot, lambda args=(), **options: sent.append(options))
     monkeypatch.setitem(fresh.config, "SNAPSHOT_DEBOUNCE_SECONDS", 1.5)
     with fresh.app_context():
         incident = make_incident("Gaslek Kerkstraat")

@@ -17,8 +17,6 @@
   const canReply = root.dataset.canReply === "1";
   const canDraft = root.dataset.canDraft === "1";
   const meId = Number(document.body.dataset.userId || 0);
-  const csrfMeta = document.querySelector('meta[name="csrf-token"]');
-  const csrf = csrfMeta ? csrfMeta.content : "";
   const lang = document.documentElement.lang || "nl";
 
   const FLUSH_MS = 250;
@@ -32,6 +30,8 @@
   const CHANNELS = ["x", "facebook", "sms", "form"];
   const HANDLING = ["new", "assigned", "escalated", "handled"];
 
+  const { fmt, el } = window.crisisDom;
+  const api = (method, path, body) => window.crisisDom.api(API, method, path, body);
   const $ = (id) => document.getElementById(id);
   const list = $("reaction-list");
   const urgentBox = $("urgent");
@@ -61,48 +61,7 @@
 
   // ---------------------------------------------------------------- helpers
 
-  function fmt(template, values) {
-    return String(template).replace(/\{(\w+)\}/g, (all, key) =>
-      Object.prototype.hasOwnProperty.call(values, key) ? String(values[key]) : all);
-  }
-
-  function el(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(attrs || {})) {
-      if (value === null || value === undefined || value === false) continue;
-      if (key === "class") node.className = value;
-      else if (key === "text") node.textContent = value;
-      else if (key === "dataset") Object.assign(node.dataset, value);
-      else if (key === "on") for (const [ev, fn] of Object.entries(value)) node.addEventListener(ev, fn);
-      else if (value === true) node.setAttribute(key, "");
-      else node.setAttribute(key, String(value));
-    }
-    for (const child of children.flat()) {
-      if (child === null || child === undefined || child === false) continue;
-      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-    }
-    return node;
-  }
-
   const known = (value, allowed) => (allowed.includes(value) ? value : "other");
-
-  async function api(method, path, body) {
-    const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
-    if (method !== "GET") init.headers["X-CSRFToken"] = csrf;
-    if (body !== undefined) {
-      init.headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(body);
-    }
-    let response;
-    try {
-      response = await fetch(API + path, init);
-    } catch (err) {
-      return { ok: false, status: 0, data: {} };
-    }
-    let data = {};
-    try { data = await response.json(); } catch (err) { /* not JSON */ }
-    return { ok: response.ok, status: response.status, data };
-  }
 
   const errorOf = (result) => (result.data && (result.data.error || result.data.detail)) || String(result.status || "network");
 

@@ -11,8 +11,6 @@
   const CHANNELS = ["x", "facebook", "sms", "website"];
   const incident = page.incident;
   const me = page.me;
-  const csrfMeta = document.querySelector('meta[name="csrf-token"]');
-  const csrf = csrfMeta ? csrfMeta.content : "";
   const lang = document.documentElement.lang || "nl";
 
   const store = new Map(); // message id -> message_json
@@ -22,46 +20,8 @@
 
   // ---------------------------------------------------------------- helpers
 
-  function fmt(template, values) {
-    return String(template).replace(/\{(\w+)\}/g, (all, key) =>
-      Object.prototype.hasOwnProperty.call(values, key) ? String(values[key]) : all);
-  }
-
-  function el(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(attrs || {})) {
-      if (value === null || value === undefined || value === false) continue;
-      if (key === "class") node.className = value;
-      else if (key === "text") node.textContent = value;
-      else if (key === "dataset") Object.assign(node.dataset, value);
-      else if (key === "on") for (const [ev, fn] of Object.entries(value)) node.addEventListener(ev, fn);
-      else if (value === true) node.setAttribute(key, "");
-      else node.setAttribute(key, String(value));
-    }
-    for (const child of children.flat()) {
-      if (child === null || child === undefined || child === false) continue;
-      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-    }
-    return node;
-  }
-
-  async function api(method, path, body) {
-    const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
-    if (method !== "GET") init.headers["X-CSRFToken"] = csrf;
-    if (body !== undefined) {
-      init.headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(body);
-    }
-    let response;
-    try {
-      response = await fetch(API + path, init);
-    } catch (err) {
-      return { ok: false, status: 0, data: {} };
-    }
-    let data = {};
-    try { data = await response.json(); } catch (err) { /* an HTML error page: no detail */ }
-    return { ok: response.ok, status: response.status, data };
-  }
+  const { fmt, el } = window.crisisDom;
+  const api = (method, path, body) => window.crisisDom.api(API, method, path, body);
 
   function errorText(result) {
     if (result.status === 0) return T.network_error;
@@ -895,6 +855,18 @@
     reset();
     return { load, mayReplace, reset };
   })();
+
+  // "Answer this cluster" in the feed created a draft: the composer takes that draft itself (not
+  // a copy of its text), so saving edits it instead of creating a second one.
+  if (composer) {
+    document.addEventListener("crisis:compose", async (event) => {
+      const message = event.detail && event.detail.message;
+      if (!message || message.incident_id !== incident.id) return;
+      event.preventDefault();
+      upsert(message);
+      if (await composer.mayReplace()) composer.load(message);
+    });
+  }
 
   // ---------------------------------------------------------------- live updates
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from crisis.extensions import db
 from crisis.models import Area, PublicPost, Subscriber, SubscriberStatus
-from tests.conftest import PASSWORD
+from tests.e2e.pages import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -42,18 +42,6 @@ def areas(app, running):
         return {"north": north.id, "south": south.id}
 
 
-def _log_in(page, base, user):
-    page.goto(f"{base}/login")
-    page.fill("input[name=email]", user.email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("#main form button[type=submit]")
-    if user.totp_secret:
-        page.wait_for_url(re.compile(r"/account/totp"))
-        page.fill("input[name=code]", user.code())
-        page.click("#main form button[type=submit]")
-    page.wait_for_url(re.compile(r"/console/"))
-
-
 def _watch_errors(page, errors):
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -70,7 +58,7 @@ def test_editor_drafts_approver_approves_chips_turn_live(browser, running, app, 
     try:
         page = editor_ctx.new_page()
         _watch_errors(page, errors)
-        _log_in(page, base, editor)
+        log_in(page, base, editor)
 
         # A live incident, through the form.
         page.goto(f"{base}/console/incidents/new")
@@ -85,7 +73,7 @@ def test_editor_drafts_approver_approves_chips_turn_live(browser, running, app, 
         # The approver is on the console, waiting.
         watcher = approver_ctx.new_page()
         _watch_errors(watcher, errors)
-        _log_in(watcher, base, approver)
+        log_in(watcher, base, approver)
         expect(watcher.locator("#connection")).to_have_attribute("data-state", "online",
                                                                  timeout=TIMEOUT)
         expect(watcher.locator("#approvals-count")).to_have_attribute("data-count", "0")
@@ -179,7 +167,7 @@ def test_problems_conflict_stop_and_correction(browser, running, app, make_user,
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     try:
         page = context.new_page()
-        _log_in(page, base, editor)
+        log_in(page, base, editor)
         page.goto(f"{base}/console/incidents/{incident['id']}")
         expect(page.locator("#connection")).to_have_attribute("data-state", "online", timeout=TIMEOUT)
 

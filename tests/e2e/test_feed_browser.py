@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 from crisis.extensions import db
 from crisis.models import Message, Reaction
-from tests.conftest import PASSWORD
 from tests.crisis.test_reactions_ingest import published_incident
+from tests.e2e import pages
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 TIMEOUT = 20_000
@@ -26,19 +26,8 @@ QUESTIONS = [
 
 
 def log_in(page, base, user):
-    page.goto(f"{base}/login")
-    page.fill("input[name=email]", user.email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("#main form button[type=submit]")
-    if user.totp_secret:
-        page.wait_for_url(re.compile(r"/account/totp"))
-        page.fill("input[name=code]", user.code())
-        page.click("#main form button[type=submit]")
-    page.wait_for_url(re.compile(r"/console/"))
-    english = page.locator("form.lang button[value=en]")
-    if english.count():  # the console speaks Dutch by default; these tests read English
-        english.click()
-        page.wait_for_load_state()
+    """These tests read the console in English."""
+    pages.log_in(page, base, user, english=True)
 
 
 def inject(running, posts, channel, text, number):
@@ -109,8 +98,20 @@ def test_a_cluster_grows_live_and_becomes_a_follow_up(browser, running, app, mak
         with app.app_context():
             drafts = db.session.scalars(sa.select(Message).where(
                 Message.incident_id == incident["id"], Message.state == "draft")).all()
-            assert any("Mag ik het kraanwater drinken?" in m.body for m in drafts)
+            assert len(drafts) == 1 and "Mag ik het kraanwater drinken?" in drafts[0].body
             assert db.session.scalar(sa.select(sa.func.count()).select_from(Reaction)) == 5
+            draft_id = drafts[0].id
+        # The composer holds that draft itself: saving edits it, it never makes a second one.
+        expect(page.locator("#composer-heading")).to_have_text(f"Editing message #{draft_id}")
+        body.fill(value + "\nWe laten het weten zodra het water weer veilig is.")
+        page.click("#c-save")
+
+        def drafts_saved():
+            bodies = db.session.scalars(sa.select(Message.body).where(
+                Message.incident_id == incident["id"], Message.state == "draft")).all()
+            return bodies if any("weer veilig" in b for b in bodies) else None
+
+        assert len(running.wait_for(drafts_saved, timeout=10)) == 1
 
         # Mark one handled: the card's open count follows.
         page.locator("#reaction-list .reaction").first.get_by_role("button", name="Handled").click()

@@ -5,19 +5,14 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-import requests
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from crisis.topology import BIN, Topology  # noqa: E402
-
-PASSWORD = "benchmark password 2026"
+from crisis.topology import PASSWORD, Topology  # noqa: E402,F401  (PASSWORD: for callers)
 
 
 def topology(**kwargs) -> Topology:
@@ -28,30 +23,11 @@ def topology(**kwargs) -> Topology:
 
 
 def crisis_cli(top: Topology, *args: str, stdin: str | None = None) -> str:
-    result = subprocess.run([str(BIN / "crisis"), *args], env=top.env(), input=stdin, text=True,
-                            capture_output=True, check=True)
-    return result.stdout
+    return top.cli(*args, stdin=stdin)
 
 
-class Api(requests.Session):
-    """A bearer-token client for /api/v1."""
-
-    def __init__(self, base: str, token: str):
-        super().__init__()
-        self.base = base
-        self.headers["Authorization"] = f"Bearer {token}"
-
-    def request(self, method, url, *args, **kwargs):
-        response = super().request(method, self.base + url, *args, timeout=30, **kwargs)
-        if response.status_code >= 400:
-            raise RuntimeError(f"{method} {url}: {response.status_code} {response.text[:300]}")
-        return response
-
-
-def api_user(top: Topology, email: str, role: str) -> Api:
-    crisis_cli(top, "users", "create", email, "--role", role, stdin=PASSWORD + "\n")
-    token = crisis_cli(top, "tokens", "create", email, "--days", "1").strip().splitlines()[-1]
-    return Api(top.web_url + "/api/v1", token)
+def api_user(top: Topology, email: str, role: str):
+    return top.api_user(email, role)
 
 
 def summary(values: list[float]) -> dict[str, float]:

@@ -61,27 +61,9 @@ def baseline(top, samples: int = 5) -> float:
 def setup(top):
     editor = api_user(top, "editor@bench.test", "editor")
     approver = api_user(top, "approver@bench.test", "approver")
-    crisis_cli_area(top)
-    return editor, approver
-
-
-def crisis_cli_area(top):
     # One area with one subscriber: the fan-out's parallelism is measured, not SMS throughput.
-    import subprocess
-    import sys
-
-    code = (
-        "from crisis import create_app\n"
-        "from crisis.extensions import db\n"
-        "from crisis.models import Area, Subscriber, SubscriberStatus\n"
-        "app = create_app()\n"
-        "with app.app_context():\n"
-        "    area = Area(code='bench', name='Bench', postcodes=['7721'])\n"
-        "    db.session.add(area); db.session.flush()\n"
-        "    db.session.add(Subscriber(phone='+31612345678', area_ids=[area.id],"
-        " status=SubscriberStatus.active)); db.session.commit()\n"
-    )
-    subprocess.run([sys.executable, "-c", code], env=top.env(), check=True)
+    area_id = top.seed_area("bench", 1, prefix="+3161234")
+    return editor, approver, area_id
 
 
 def send(editor, approver, incident, body, **extra):
@@ -123,11 +105,11 @@ def main() -> None:
             top.sandbox("POST", "/faults", json={"provider": provider,
                                                  "latency_ms": args.latency_ms})
         slowest, medians = baseline(top)
-        editor, approver = setup(top)
+        editor, approver, area_id = setup(top)
         bench_area = editor.get("/incidents").json()  # warm the connection pool
         del bench_area
         incident = editor.post("/incidents", json={"title": "Benchmark", "mode": "live",
-                                                   "area_ids": [1]}).json()
+                                                   "area_ids": [area_id]}).json()
         times, failed, slowest_channels = [], 0, []
         for i in range(-args.warmup, args.messages):
             message = send(editor, approver, incident, f"Bericht {i}: houd ramen en deuren dicht.")

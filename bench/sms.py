@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import subprocess
-import sys
 import threading
 import time
 from datetime import datetime
@@ -35,30 +33,8 @@ def parse_args():
     return parser.parse_args()
 
 
-SEED = """
-import sys
-from crisis import create_app
-from crisis.extensions import db
-from crisis.models import Area, Subscriber, SubscriberStatus
-count = int(sys.argv[1])
-app = create_app()
-with app.app_context():
-    area = Area(code="bench", name="Bench", postcodes=["7721"])
-    db.session.add(area); db.session.flush()
-    rows = [{"phone": f"+3162{i:07d}", "area_ids": [area.id], "language": "nl",
-             "status": SubscriberStatus.active, "synthetic": False, "consent": {}}
-            for i in range(count)]
-    for start in range(0, count, 5000):
-        db.session.execute(db.insert(Subscriber), rows[start:start + 5000])
-    db.session.commit()
-    print(area.id)
-"""
-
-
 def seed(top, count: int) -> int:
-    out = subprocess.run([sys.executable, "-c", SEED, str(count)], env=top.env(), check=True,
-                         capture_output=True, text=True).stdout
-    return int(out.strip().splitlines()[-1])
+    return top.seed_area("bench", count, prefix="+3162")
 
 
 def run_fanout(top, recipients: int, timeout: float) -> dict:

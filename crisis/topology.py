@@ -18,6 +18,27 @@ from pathlib import Path
 import requests
 
 BIN = Path(sys.executable).parent
+PASSWORD = "topology password 2026"
+
+# Seeds one area with `count` active subscribers in a process of the topology's own environment.
+SEED_AREA = """
+import sys
+from crisis import create_app
+from crisis.extensions import db
+from crisis.models import Area, Subscriber, SubscriberStatus
+code, count, prefix = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+app = create_app()
+with app.app_context():
+    area = Area(code=code, name=code.capitalize(), postcodes=["7721"])
+    db.session.add(area); db.session.flush()
+    rows = [{"phone": f"{prefix}{i:07d}", "area_ids": [area.id], "language": "nl",
+             "status": SubscriberStatus.active, "synthetic": False, "consent": {}}
+            for i in range(count)]
+    for start in range(0, count, 5000):
+        db.session.execute(db.insert(Subscriber), rows[start:start + 5000])
+    db.session.commit()
+    print(area.id)
+"""
 
 
 def free_port() -> int:
@@ -67,6 +88,21 @@ class Process:
                 self.popen.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+class ApiClient(requests.Session):
+    """A bearer-token client for /api/v1 that raises on any error answer."""
+
+    def __init__(self, base: str, token: str):
+        super().__init__()
+        self.base = base
+        self.headers["Authorization"] = f"Bearer {token}"
+
+    def request(self, method, url, *args, **kwargs):
+        response = super().request(method, self.base + url, *args, timeout=30, **kwargs)
+        if response.status_code >= 400:
+            raise RuntimeError(f"{method} {url}: {response.status_code} {response.text[:300]}")
+        return response
 
 
 @dataclass
@@ -159,6 +195,23 @@ class Topology:
     def restart_redis(self) -> None:
         self.processes["redis"].kill()
         self.start_redis()
+
+    def cli(self, *args: str, stdin: str | None = None) -> str:
+        """Run `crisis ARGS` in the topology's environment; its standard output."""
+        return subprocess.run([str(BIN / "crisis"), *args], env=self.env(), input=stdin,
+                              text=True, capture_output=True, check=True).stdout
+
+    def api_user(self, email: str, role: str) -> ApiClient:
+        """Create a user and an API token for them; a client for /api/v1 with that token."""
+        self.cli("users", "create", email, "--role", role, stdin=PASSWORD + "\n")
+        token = self.cli("tokens", "create", email, "--days", "1").strip().splitlines()[-1]
+        return ApiClient(self.web_url + "/api/v1", token)
+
+    def seed_area(self, code: str, subscribers: int, prefix: str = "+3162") -> int:
+        """An area with that many active subscribers (numbers `prefix` + 7 digits); its id."""
+        out = subprocess.run([sys.executable, "-c", SEED_AREA, code, str(subscribers), prefix],
+                             env=self.env(), check=True, capture_output=True, text=True).stdout
+        return int(out.strip().splitlines()[-1])
 
     def sandbox(self, method: str, path: str, **kwargs):
         response = requests.request(method, f"{self.sandbox_url}/_sandbox{path}", timeout=30,

@@ -55,7 +55,7 @@ def show(incident_id: int):
         },
         "markers": {lang: texts.marker(incident, lang) for lang in (incident.language, other_language)},
         # The update's public link goes into every text; the preview counts it the same way.
-        "update_link": texts.update_url(incident, 0)[: -len("0")],
+        "update_link": texts.updates_url(incident),
         "me": {
             "id": current_user.id,
             "can_draft": can("message.draft"),

@@ -25,10 +25,15 @@ RENDERERS = {**SOCIAL, "website": WebsiteChannel}
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
 
+def updates_url(incident: Incident) -> str:
+    """Where an incident's update pages live; an update's page is this plus its message id."""
+    base = current_app.config["PUBLIC_URL"].rstrip("/")
+    return f"{base}/incidents/{incident.slug}/updates/"
+
+
 def update_url(incident: Incident, message_id: int) -> str:
     """The public page of one update; known before sending, so it is part of what is approved."""
-    base = current_app.config["PUBLIC_URL"].rstrip("/")
-    return f"{base}/incidents/{incident.slug}/updates/{message_id}"
+    return f"{updates_url(incident)}{message_id}"
 
 
 def marker(incident: Incident, language: str) -> str:

@@ -39,20 +39,6 @@ class MessageState(enum.Enum):
     def editable(self) -> bool:
         return self in (MessageState.draft, MessageState.pending_approval, MessageState.rejected)
 
-    @property
-    def finished(self) -> bool:
-        return self in FINISHED
-
-
-FINISHED = {
-    MessageState.sent,
-    MessageState.partially_failed,
-    MessageState.failed,
-    MessageState.withdrawn,
-    MessageState.stopped,
-    MessageState.rejected,
-}
-
 
 class Message(db.Model):
     __tablename__ = "messages"

@@ -247,10 +247,10 @@ def _delivery_answered(channel: str, provider_ids: Iterable[str | None]) -> Targ
 # --------------------------------------------------------------------------- per channel
 
 
-def ingest_sms(inbound: InboundSms, *, drill_only: bool = False) -> int | None:
+def ingest_sms(inbound: InboundSms, *, source: str = "provider") -> int | None:
     """An SMS that is not a subscription keyword: an answer to the latest SMS its sender got.
 
-    `drill_only`: signed with the sandbox's public credentials (see the Twilio webhook).
+    `source` says who signed it, as for every webhook (see `source_of`).
     """
     target = _target(db.session.execute(_SMS_ANSWERED, {"phone": inbound.from_number}).first())
     incoming = Incoming(
@@ -261,8 +261,6 @@ def ingest_sms(inbound: InboundSms, *, drill_only: bool = False) -> int | None:
         author_ref=inbound.from_number,
         in_reply_to=target.in_reply_to if target is not None else None,
     )
-    source = "drill" if drill_only else ("sandbox" if current_app.config.get("SANDBOX_URL")
-                                         else "provider")
     return store(incoming, target, source=source)
 
 

@@ -12,6 +12,7 @@ from channels.factory import sandbox_settings
 from crisis.extensions import db
 from crisis.models import IncidentMode, RecipientState, SmsRecipient
 from crisis.models.types import utcnow
+from crisis.reactions.ingest import source_of
 from crisis.webhooks import bp
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ CALLBACK_STATES = {
 
 
 def signer() -> str | None:
-    """Who signed this request: "live" (our Twilio account), "sandbox", or None (refuse it).
+    """The request's `source` (see crisis.reactions.ingest.source_of), or None: refuse it.
 
     The sandbox's credentials are public (they ship with the code), so unless live channels are
     pointed at the sandbox (demo, training), a sandbox signature may only touch drill data.
@@ -38,15 +39,11 @@ def signer() -> str | None:
     params = request.form.to_dict(flat=True)
     live_token = current_app.config.get("TWILIO_AUTH_TOKEN")
     if live_token and sms_channel.validate_signature(url, params, signature, live_token):
-        return "live"
+        return "provider"
     if sms_channel.validate_signature(url, params, signature,
                                       sandbox_settings()["TWILIO_AUTH_TOKEN"]):
-        return "live" if current_app.config.get("SANDBOX_URL") else "sandbox"
+        return source_of(sandbox_signed=True)
     return None
-
-
-def signed_by_twilio() -> bool:
-    return signer() is not None
 
 
 @bp.post("/twilio/status")
@@ -63,7 +60,7 @@ def twilio_status():
     new_state = CALLBACK_STATES.get(update.status)
     if new_state is None:
         return "", 204
-    if source == "sandbox":
+    if source == "drill":
         recipient = db.session.scalars(
             sa.select(SmsRecipient).where(SmsRecipient.provider_sid == update.message_sid)).first()
         if recipient is not None and not _drill_recipient(recipient):
@@ -105,12 +102,12 @@ def twilio_inbound():
     except ValueError as exc:
         log.warning("refused a malformed inbound SMS webhook: %s", exc)
         return {"error": str(exc)}, 400
-    if source == "sandbox":
+    if source == "drill":
         # Only a drill can be answered through the sandbox: never a live subscription change.
-        ingest_sms(inbound, drill_only=True)
+        ingest_sms(inbound, source=source)
     elif is_keyword(inbound.body):
         handle_keyword(inbound)  # answers with a confirmation SMS of its own
     else:
-        ingest_sms(inbound)
+        ingest_sms(inbound, source=source)
     db.session.commit()
     return sms_channel.empty_twiml(), 200, {"Content-Type": "application/xml"}

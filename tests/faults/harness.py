@@ -3,52 +3,20 @@
 from __future__ import annotations
 
 import collections
-import subprocess
-import sys
 import time
 from datetime import datetime
 
-import requests
-
-from crisis.topology import BIN, Topology
-
-PASSWORD = "fault test password"
-
-SEED = """
-import sys
-from crisis import create_app
-from crisis.extensions import db
-from crisis.models import Area, Subscriber, SubscriberStatus
-count = int(sys.argv[1])
-app = create_app()
-with app.app_context():
-    area = Area(code="faults", name="Faults", postcodes=["7721"])
-    db.session.add(area); db.session.flush()
-    rows = [{"phone": f"+3164{i:07d}", "area_ids": [area.id], "language": "nl",
-             "status": SubscriberStatus.active, "synthetic": False, "consent": {}}
-            for i in range(count)]
-    for start in range(0, count, 5000):
-        db.session.execute(db.insert(Subscriber), rows[start:start + 5000])
-    db.session.commit()
-    print(area.id)
-"""
+from crisis.topology import Topology
 
 
-class Api(requests.Session):
-    def __init__(self, base: str, token: str):
-        super().__init__()
-        self.base = base
-        self.headers["Authorization"] = f"Bearer {token}"
+class JsonApi:
+    """The topology's API client, answering with the decoded JSON (it raises on errors)."""
 
-    def request(self, method, url, *args, **kwargs):
-        response = super().request(method, self.base + url, *args, timeout=30, **kwargs)
-        assert response.status_code < 400, f"{method} {url}: {response.status_code} {response.text}"
-        return response.json()
+    def __init__(self, client):
+        self.client = client
 
-
-def cli(top: Topology, *args: str, stdin: str | None = None) -> str:
-    return subprocess.run([str(BIN / "crisis"), *args], env=top.env(), input=stdin, text=True,
-                          capture_output=True, check=True).stdout
+    def __getattr__(self, method: str):
+        return lambda url, **kwargs: getattr(self.client, method)(url, **kwargs).json()
 
 
 class Team:
@@ -56,18 +24,11 @@ class Team:
 
     def __init__(self, top: Topology, subscribers: int = 0):
         self.top = top
-        self.editor = self._user("editor@faults.test", "editor")
-        self.approver = self._user("approver@faults.test", "approver")
-        out = subprocess.run([sys.executable, "-c", SEED, str(subscribers)], env=top.env(),
-                             check=True, capture_output=True, text=True).stdout
-        self.area_id = int(out.strip().splitlines()[-1])
+        self.editor = JsonApi(top.api_user("editor@faults.test", "editor"))
+        self.approver = JsonApi(top.api_user("approver@faults.test", "approver"))
+        self.area_id = top.seed_area("faults", subscribers, prefix="+3164")
         self.incident = self.editor.post("/incidents", json={
             "title": "Storing", "mode": "live", "area_ids": [self.area_id]})
-
-    def _user(self, email: str, role: str) -> Api:
-        cli(self.top, "users", "create", email, "--role", role, stdin=PASSWORD + "\n")
-        token = cli(self.top, "tokens", "create", email, "--days", "1").strip().splitlines()[-1]
-        return Api(self.top.web_url + "/api/v1", token)
 
     def send(self, body: str, channels: list[str], **fields) -> dict:
         draft = self.editor.post(f"/incidents/{self.incident['id']}/messages", json={

@@ -8,6 +8,7 @@ went), never sent twice. Every send waits for its slot in the global rate limit.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -131,28 +132,32 @@ def sms_send_batch(message_id: int, recipient_ids: list[int]) -> None:
     if channel is None:
         return _fail_all(message, "not_configured")
     bodies = {lang: _text(message, lang) for lang in texts.languages(message)}
+    bodies.setdefault(None, bodies[message.language])
     callback = current_app.config["PUBLIC_URL"].rstrip("/") + "/webhooks/twilio/status"
     limiter = sms_limiter(current_app)
     segments = dict(db.session.execute(sa.select(SmsRecipient.id, SmsRecipient.segments).where(
         SmsRecipient.id.in_(recipient_ids), SmsRecipient.state == RecipientState.queued)).all())
     todo = [rid for rid in recipient_ids if rid in segments]  # others: claimed elsewhere
+    db.session.rollback()  # hold no snapshot (or lock) while the threads send
     app = current_app._get_current_object()
-    message_language = message.language
+    halted = threading.Event()  # the message left `sending` (stopped): the others skip the rest
 
     def send(recipient_id: int) -> None:
+        if halted.is_set():
+            return
         # Each thread has its own app context and so its own database session.
         with app.app_context():
-            if _stopped(message_id):
-                return
             # The slot first, then the claim: if Redis fails here, no row is left `sending`.
             limiter.acquire(segments[recipient_id])
-            recipient = claim_recipient(recipient_id)
-            if recipient is None:
+            claimed = claim_recipient(message_id, recipient_id)
+            if claimed is None:
+                if _stopped(message_id):
+                    halted.set()
                 return
-            outbound = Outbound(key=f"sms-{recipient.id}", text=bodies.get(recipient.language)
-                                or bodies[message_language], to=recipient.phone,
-                                status_callback=callback, attempted_at=recipient.attempted_at)
-            send_one(channel, recipient, outbound, limiter)
+            outbound = Outbound(key=f"sms-{recipient_id}", to=claimed.phone,
+                                text=bodies.get(claimed.language) or bodies[None],
+                                status_callback=callback, attempted_at=claimed.attempted_at)
+            send_one(channel, claimed, outbound, limiter)
             emit_progress(message_id)
 
     # A provider call is mostly waiting: a few threads per batch keep the rate up without
@@ -163,23 +168,32 @@ def sms_send_batch(message_id: int, recipient_ids: list[int]) -> None:
     finish_if_done(message_id)
 
 
-def claim_recipient(recipient_id: int) -> SmsRecipient | None:
+def claim_recipient(message_id: int, recipient_id: int):
+    """Take a queued row for sending, in one statement, only while its message is still sending.
+
+    Returns the row's (id, subscriber_id, phone, language, segments, attempted_at), or None.
+    """
     now = utcnow()
+    still_sending = sa.select(Message.id).where(
+        Message.id == message_id, Message.state == MessageState.sending).exists()
     claimed = db.session.execute(
         sa.update(SmsRecipient)
         .where(SmsRecipient.id == recipient_id, SmsRecipient.state == RecipientState.queued,
-               sa.or_(SmsRecipient.next_attempt_at.is_(None), SmsRecipient.next_attempt_at <= now))
+               sa.or_(SmsRecipient.next_attempt_at.is_(None), SmsRecipient.next_attempt_at <= now),
+               still_sending)
         .values(state=RecipientState.sending, attempts=SmsRecipient.attempts + 1,
                 attempted_at=now, updated_at=now)
+        .returning(SmsRecipient.id, SmsRecipient.subscriber_id, SmsRecipient.phone,
+                   SmsRecipient.language, SmsRecipient.segments, SmsRecipient.attempted_at)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    ).first()
     db.session.commit()
-    if not claimed:
-        return None
-    return db.session.get(SmsRecipient, recipient_id, populate_existing=True)
+    return claimed
 
 
-def send_one(channel, recipient: SmsRecipient, outbound: Outbound, limiter) -> None:
+def send_one(channel, recipient, outbound: Outbound, limiter) -> None:
+    """Send one claimed row and record what the provider said, in one statement."""
+    values: dict = {"updated_at": utcnow()}
     try:
         receipt = channel.publish(outbound)
     except TransientChannelError as exc:
@@ -188,18 +202,22 @@ def send_one(channel, recipient: SmsRecipient, outbound: Outbound, limiter) -> N
         wait = exc.retry_after or 1.0
         if exc.retry_after:
             limiter.pause(exc.retry_after)  # Twilio said how long: every worker waits that long
-        recipient.state = RecipientState.queued
-        recipient.next_attempt_at = utcnow() + timedelta(seconds=wait)
+        values.update(state=RecipientState.queued,
+                      next_attempt_at=utcnow() + timedelta(seconds=wait))
     except PermanentChannelError as exc:
-        recipient.error_code = exc.code
-        recipient.state = RecipientState.skipped if exc.code == STOPPED_CODE else RecipientState.failed
-        if exc.code == STOPPED_CODE and recipient.subscriber_id:
+        stopped = exc.code == STOPPED_CODE
+        values.update(error_code=exc.code,
+                      state=RecipientState.skipped if stopped else RecipientState.failed)
+        if stopped and recipient.subscriber_id:
             _mark_stopped(recipient.subscriber_id)
     except ChannelError as exc:
-        recipient.state, recipient.error_code = RecipientState.failed, type(exc).__name__
+        log.warning("SMS to recipient %s failed: %s", recipient.id, exc)
+        values.update(state=RecipientState.failed, error_code=type(exc).__name__)
     else:
-        recipient.state, recipient.provider_sid = RecipientState.accepted, receipt.provider_id
-        recipient.segments = int(receipt.raw.get("num_segments") or recipient.segments)
+        values.update(state=RecipientState.accepted, provider_sid=receipt.provider_id,
+                      segments=int(receipt.raw.get("num_segments") or recipient.segments))
+    db.session.execute(sa.update(SmsRecipient).where(SmsRecipient.id == recipient.id)
+                       .values(**values).execution_options(synchronize_session=False))
     db.session.commit()
 
 
@@ -251,6 +269,7 @@ def finish_if_done(message_id: int) -> None:
         delivery.accepted_at = utcnow()
         _transition(delivery, DeliveryState.accepted, **_summary(counts))
     else:
+        log.warning("SMS delivery of message %s failed: %s", message_id, _summary(counts))
         _transition(delivery, DeliveryState.failed, **_summary(counts))
     refresh_message(delivery.message)
     db.session.commit()

@@ -18,6 +18,7 @@ from crisis import create_app
 from crisis.extensions import db
 from crisis.ratelimit import RedisRateLimiter
 from tests.crisis.test_live import Browser
+from tests.crisis.test_ratelimit import pause_voids_reserved_slots
 
 pytestmark = pytest.mark.redis
 WAIT = 10
@@ -69,3 +70,13 @@ def test_the_redis_rate_limiter_schedules_one_global_rate(redis_url):
     assert waits == sorted(waits)
     assert waits[-1] - waits[0] > 18 * 0.02
     client.delete(*limiter.keys)
+
+
+def test_a_pause_voids_slots_reserved_before_it(redis_url):
+    """A sender asleep until its slot looks again on waking: a 429 meanwhile makes it wait too."""
+    limiter = RedisRateLimiter(redis.Redis.from_url(redis_url), rate=5, name=f"pause-{os.getpid()}")
+    try:
+        pause_voids_reserved_slots(limiter)
+    finally:
+        limiter.client.delete(*limiter.keys)
+

@@ -7,15 +7,10 @@ from datetime import datetime
 
 import pytest
 
+from crisis.config import Defaults
 from tests.faults.harness import Team, max_in_window, per_number, sandbox_sms, timestamps
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.redis,
-    # They run in CI every time and pass on a quiet machine; on this shared 2-core machine the
-    # kill -9 case timed out once under load. Not strict until the SMS path is faster (issue 5).
-    pytest.mark.xfail(strict=False, reason="timing-sensitive on a loaded 2-core machine"),
-]
+pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
 BODY = "Grote brand bij de Industrieweg. Ga naar binnen en houd ramen en deuren dicht."
 
@@ -43,7 +38,8 @@ def test_kill_9_of_the_whole_worker_during_a_fan_out(make_topology, recipients):
     message = team.send(BODY, ["sms"])
     _wait_for_progress(team, message["id"], max(1, recipients // 10))
     top.processes["worker1"].kill()  # SIGKILL to the process group: main process and pool
-    in_flight = 4  # one row per pool process can be between claim and record
+    # One row per send thread of each of the 4 pool processes can be between claim and record.
+    in_flight = 4 * Defaults.SMS_SEND_THREADS
     time.sleep(1)
     top.start_worker(1, "bulk", 4)
     final = team.wait_finished(message["id"], timeout=120 + recipients / 20)
@@ -99,8 +95,9 @@ def test_429_with_reset_headers_makes_every_sender_wait(make_topology):
     counts = _exactly_once(team, final, 200)
     assert counts["accepted_total"] == 200
     refused = top.sandbox("GET", "/faults")["twilio"]["rate_limit"]
-    # Told to wait, every sender waits: at most one refusal per sender in flight, not a storm.
-    assert refused <= 8, refused
+    # Told to wait, every sender waits: at most one refusal per sender in flight (4 batch tasks
+    # with their send threads), not one per recipient or a retry storm through the window.
+    assert refused <= 4 * Defaults.SMS_SEND_THREADS, refused
     first_accepted = timestamps(sandbox_sms(top))[0]
     assert first_accepted >= window_ends - 0.5
 
@@ -115,9 +112,14 @@ def test_the_rate_limit_is_global_across_workers(make_topology):
     team.wait_finished(message["id"], timeout=120)
     sent = sandbox_sms(top)
     assert len(sent) == 160
-    busiest = max_in_window(timestamps(sent), 1.0)
-    # n sends spaced 1/R apart fit R + 1 into a closed one-second window.
-    assert busiest <= rate + 1, busiest
+    times = timestamps(sent)
+    # One schedule for both workers: together they send at R (two limiters of their own would
+    # send at 2R). The sandbox times a send after the worker's database claim, which jitters
+    # under load, so the run may look up to 10% faster and a one-second window gets a quarter
+    # second of jitter on top of the R + 1 sends spaced 1/R apart that fit into it.
+    overall = (len(times) - 1) / (times[-1] - times[0])
+    assert overall <= rate * 1.1, overall
+    assert max_in_window(times, 1.0) <= rate * 1.25 + 1, max_in_window(times, 1.0)
 
 
 def test_a_scheduled_message_goes_at_its_time_after_a_worker_restart(make_topology):

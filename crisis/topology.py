@@ -4,6 +4,7 @@ each in its own process. Benchmarks and fault tests start it; nothing in the app
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
+import sqlalchemy as sa
 
 BIN = Path(sys.executable).parent
 PASSWORD = "topology password 2026"
@@ -110,7 +112,9 @@ class Topology:
     """`with Topology(workdir, ...) as t:` starts everything and waits until /healthz is ok."""
 
     workdir: Path
-    database_url: str | None = None  # None: SQLite in workdir (shared by the processes, WAL)
+    # None: SQLite in workdir (shared by the processes, WAL). A PostgreSQL URL names the server:
+    # the topology runs on a scratch database of its own there, dropped when it stops.
+    database_url: str | None = None
     redis_url: str | None = None  # None: a redis-server of our own on a free port
     workers: list[tuple[str, int]] = field(
         default_factory=lambda: [("publish,default", 4), ("bulk", 4)])
@@ -118,6 +122,7 @@ class Topology:
     sandbox_settings: dict[str, object] = field(default_factory=dict)
     settings: dict[str, object] = field(default_factory=dict)
     processes: dict[str, Process] = field(default_factory=dict)
+    server_url: str | None = None  # the PostgreSQL server of the scratch database, while it runs
 
     def __post_init__(self) -> None:
         self.workdir = Path(self.workdir)
@@ -158,6 +163,7 @@ class Topology:
         return process
 
     def start(self) -> Topology:
+        self._create_scratch_database()
         if self.own_redis:
             self.start_redis()
         upgrade = subprocess.run([str(BIN / "crisis"), "db", "upgrade"], env=self.env(),
@@ -198,8 +204,12 @@ class Topology:
 
     def cli(self, *args: str, stdin: str | None = None) -> str:
         """Run `crisis ARGS` in the topology's environment; its standard output."""
-        return subprocess.run([str(BIN / "crisis"), *args], env=self.env(), input=stdin,
-                              text=True, capture_output=True, check=True).stdout
+        done = subprocess.run([str(BIN / "crisis"), *args], env=self.env(), input=stdin,
+                              text=True, capture_output=True)
+        if done.returncode:
+            raise RuntimeError(f"crisis {' '.join(args)} failed ({done.returncode}):\n"
+                               f"{done.stderr[-3000:]}")
+        return done.stdout
 
     def api_user(self, email: str, role: str) -> ApiClient:
         """Create a user and an API token for them; a client for /api/v1 with that token."""
@@ -222,6 +232,25 @@ class Topology:
     def stop(self) -> None:
         for process in reversed(list(self.processes.values())):
             process.stop()
+        self._drop_scratch_database()
+
+    def _create_scratch_database(self) -> None:
+        if not (self.database_url or "").startswith("postgresql") or self.server_url:
+            return
+        self.server_url = self.database_url
+        name = f"crisis_topology_{secrets.token_hex(4)}"
+        with _admin(self.server_url) as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        url = sa.engine.make_url(self.server_url).set(database=name)
+        self.database_url = url.render_as_string(hide_password=False)
+
+    def _drop_scratch_database(self) -> None:
+        if not self.server_url:
+            return
+        name = sa.engine.make_url(self.database_url).database
+        with _admin(self.server_url) as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        self.database_url, self.server_url = self.server_url, None
 
     def __enter__(self) -> Topology:
         try:
@@ -232,3 +261,13 @@ class Topology:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def _admin(server_url: str):
+    engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            yield conn
+    finally:
+        engine.dispose()

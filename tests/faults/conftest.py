@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 
 import pytest
-import sqlalchemy as sa
 
 from crisis.topology import Topology
 from tests.conftest import need_service
@@ -29,19 +27,10 @@ def outage_seconds(request) -> float:
 
 @pytest.fixture
 def database_url():
-    """A fresh database per topology: PostgreSQL when CRISIS_DATABASE_URL says so, else SQLite."""
+    """PostgreSQL when CRISIS_DATABASE_URL says so (each topology makes a scratch database of its
+    own there), else SQLite in the topology's folder."""
     base = os.environ.get("CRISIS_DATABASE_URL", "")
-    if not base.startswith("postgresql"):
-        yield None  # the topology puts SQLite in its work folder
-        return
-    name = f"crisis_fault_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield sa.engine.make_url(base).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    return base if base.startswith("postgresql") else None
 
 
 @pytest.fixture

@@ -142,7 +142,7 @@ def sms_send_batch(message_id: int, recipient_ids: list[int]) -> None:
     app = current_app._get_current_object()
     halted = threading.Event()  # the message left `sending` (stopped): the others skip the rest
 
-    def send(recipient_id: int) -> None:
+    def send_to(recipient_id: int) -> None:
         if halted.is_set():
             return
         # Each thread has its own app context and so its own database session.
@@ -163,7 +163,7 @@ def sms_send_batch(message_id: int, recipient_ids: list[int]) -> None:
     # A provider call is mostly waiting: a few threads per batch keep the rate up without
     # more processes. Each row is still claimed, sent and recorded on its own.
     with ThreadPoolExecutor(max_workers=int(app.config["SMS_SEND_THREADS"])) as pool:
-        for future in [pool.submit(send, rid) for rid in todo]:
+        for future in [pool.submit(send_to, rid) for rid in todo]:
             future.result()
     finish_if_done(message_id)
 
@@ -249,8 +249,12 @@ def finish_if_done(message_id: int) -> None:
     """The SMS delivery is accepted once no recipient is queued or sending."""
     busy = db.session.scalar(sa.select(sa.func.count()).select_from(SmsRecipient).where(
         SmsRecipient.message_id == message_id, SmsRecipient.state.in_(IN_FLIGHT)))
-    if busy:
-        return
+    if not busy:
+        settle_if_done(message_id)
+
+
+def settle_if_done(message_id: int) -> None:
+    """Under the message's lock: accept (or fail) the SMS delivery if no recipient is left."""
     # The message's lock first, as every settling task takes it (see publish._lock_message).
     db.session.execute(sa.select(Message.id).where(Message.id == message_id).with_for_update())
     delivery = db.session.scalars(
@@ -260,9 +264,12 @@ def finish_if_done(message_id: int) -> None:
     if delivery is None or delivery.state is not DeliveryState.sending:
         db.session.rollback()
         return
+    # Counted under the lock, in one statement: rows the fan-out committed after a caller's
+    # check (or was still inserting then) are either all seen here or the total is short.
     counts = sms_counts(message_id)
-    if counts["total"] < delivery.message.recipient_count:
-        db.session.rollback()  # the fan-out has not created every recipient row yet
+    busy = sum(counts[state.value] for state in IN_FLIGHT)
+    if busy or counts["total"] < delivery.message.recipient_count:
+        db.session.rollback()  # still sending, or the fan-out has not created every row yet
         return
     none_to_send = counts["total"] == counts["skipped"]
     if counts["accepted_total"] or none_to_send:

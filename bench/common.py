@@ -1,4 +1,4 @@
-"""Shared by the benchmarks: the production topology, API clients and summary statistics."""
+"""Shared by the benchmarks: the production topology, and summary statistics."""
 
 from __future__ import annotations
 
@@ -20,14 +20,6 @@ def topology(**kwargs) -> Topology:
     workdir = Path(tempfile.mkdtemp(prefix="crisis-bench-"))
     return Topology(workdir, database_url=os.environ.get("CRISIS_DATABASE_URL"),
                     redis_url=os.environ.get("CRISIS_REDIS_URL"), **kwargs)
-
-
-def crisis_cli(top: Topology, *args: str, stdin: str | None = None) -> str:
-    return top.cli(*args, stdin=stdin)
-
-
-def api_user(top: Topology, email: str, role: str):
-    return top.api_user(email, role)
 
 
 def summary(values: list[float]) -> dict[str, float]:

@@ -11,7 +11,7 @@ import argparse
 import time
 from datetime import datetime
 
-from common import api_user, emit, summary, topology  # noqa: I001
+from common import emit, summary, topology  # noqa: I001
 
 from channels.base import Outbound
 from channels.factory import build_channels
@@ -59,8 +59,8 @@ def baseline(top, samples: int = 5) -> float:
 
 
 def setup(top):
-    editor = api_user(top, "editor@bench.test", "editor")
-    approver = api_user(top, "approver@bench.test", "approver")
+    editor = top.api_user("editor@bench.test", "editor")
+    approver = top.api_user("approver@bench.test", "approver")
     # One area with one subscriber: the fan-out's parallelism is measured, not SMS throughput.
     area_id = top.seed_area("bench", 1, prefix="+3161234")
     return editor, approver, area_id

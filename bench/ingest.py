@@ -31,7 +31,7 @@ from urllib.parse import urlencode, urlsplit
 import requests
 import socketio
 import sqlalchemy as sa
-from common import PASSWORD, ROOT, crisis_cli, emit, topology  # noqa: I001
+from common import PASSWORD, ROOT, emit, topology  # noqa: I001
 from twilio.request_validator import RequestValidator
 
 from channels.factory import sandbox_settings
@@ -340,7 +340,7 @@ def main() -> None:
         out = subprocess.run([sys.executable, "-c", SEED, str(args.senders)], env=top.env(),
                              check=True, capture_output=True, text=True, cwd=ROOT).stdout
         incident_id = int(out.strip().splitlines()[-1])
-        crisis_cli(top, "users", "create", "watcher@bench.test", "--role", "viewer",
+        top.cli("users", "create", "watcher@bench.test", "--role", "viewer",
                    stdin=PASSWORD + "\n")
         engine = sa.create_engine(top.env()["CRISIS_DATABASE_URL"])
         listener = Listener(top.web_url, "watcher@bench.test", incident_id)

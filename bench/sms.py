@@ -14,7 +14,7 @@ import threading
 import time
 from datetime import datetime
 
-from common import api_user, emit, topology  # noqa: I001
+from common import emit, topology  # noqa: I001
 
 from channels.base import Outbound
 from channels.factory import sandbox_settings
@@ -38,8 +38,8 @@ def seed(top, count: int) -> int:
 
 
 def run_fanout(top, recipients: int, timeout: float) -> dict:
-    editor = api_user(top, "editor@bench.test", "editor")
-    approver = api_user(top, "approver@bench.test", "approver")
+    editor = top.api_user("editor@bench.test", "editor")
+    approver = top.api_user("approver@bench.test", "approver")
     area_id = seed(top, recipients)
     incident = editor.post("/incidents", json={"title": "SMS benchmark", "mode": "live",
                                                "area_ids": [area_id]}).json()

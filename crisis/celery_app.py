@@ -31,7 +31,7 @@ def celery_init_app(app: Flask) -> Celery:
     celery = Celery(app.import_name, task_cls=FlaskTask)
     celery.crisis_queues = list(queues.values())
     celery.conf.update(
-        broker_url=redis_url or "memory://",
+        broker_url=redis_url or "memory://localhost/",  # a host: kombu warns without one
         # Polling the in-memory broker every 10 ms lets the demo start tasks within milliseconds.
         broker_transport_options={"polling_interval": 0.01} if not redis_url else {
             "visibility_timeout": 3600,

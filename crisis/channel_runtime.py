@@ -17,17 +17,24 @@ log = logging.getLogger(__name__)
 
 def channels_for(incident: Incident) -> ChannelSet:
     """Drills always get the sandbox; the factory decides, whatever this process's config holds."""
+    return channel_set(drill=incident.is_drill)
+
+
+def live_channels() -> ChannelSet:
+    """The live channels outside any incident: subscription texts, the X poller."""
+    return channel_set(drill=False)
+
+
+def channel_set(*, drill: bool) -> ChannelSet:
+    """The live or the drill channels of this process, built once."""
     cache = current_app.extensions.setdefault("crisis_channels", {})
-    key = "drill" if incident.is_drill else "live"
+    key = "drill" if drill else "live"
     with _lock:
         if key not in cache:
             settings = dict(current_app.config)
-            if incident.is_drill and not (settings.get("DRILL_SANDBOX_URL")
-                                          or settings.get("SANDBOX_URL")):
+            if drill and not (settings.get("DRILL_SANDBOX_URL") or settings.get("SANDBOX_URL")):
                 settings["DRILL_SANDBOX_URL"] = own_sandbox_url()
-            cache[key] = build_channels(
-                settings, drill=incident.is_drill, website_store=DatabasePostStore()
-            )
+            cache[key] = build_channels(settings, drill=drill, website_store=DatabasePostStore())
         return cache[key]
 
 
@@ -52,17 +59,3 @@ def own_sandbox_url() -> str:
         app.extensions["crisis_own_sandbox"] = url
         log.warning("no sandbox configured: drills use one started in this process at %s", url)
     return url
-
-
-def live_channels() -> ChannelSet:
-    """The live channels outside any incident: subscription texts (codes, confirmations).
-
-    The same cached set `channels_for` gives a live incident.
-    """
-    cache = current_app.extensions.setdefault("crisis_channels", {})
-    with _lock:
-        if "live" not in cache:
-            cache["live"] = build_channels(
-                current_app.config, drill=False, website_store=DatabasePostStore()
-            )
-        return cache["live"]

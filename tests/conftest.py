@@ -49,6 +49,15 @@ def redis_url() -> str:
     return url
 
 
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(monkeypatch):
+    """Argon2's production cost is not what the tests are about (test_auth checks it)."""
+    from argon2 import PasswordHasher
+
+    monkeypatch.setattr("crisis.models.user._hasher",
+                        PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
 @pytest.fixture(scope="session")
 def instance_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("instance")
@@ -246,3 +255,11 @@ class _Running:
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out after {timeout}s waiting for {predicate.__name__}")
             time.sleep(interval)
+
+
+@pytest.fixture
+def admin(app, make_user):
+    """A test client logged in as admin with the second factor, and its CSRF header."""
+    client = app.test_client()
+    login(client, make_user("admin"))
+    return client, {"X-CSRFToken": csrf_token(client, "/console/")}

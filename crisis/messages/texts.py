@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,10 +18,9 @@ from channels.factory import SOCIAL
 from channels.website import WebsiteChannel
 from crisis.extensions import db
 from crisis.models import Incident, Message, Subscriber, SubscriberStatus
+from crisis.runbooks.schema import placeholders_in
 
 RENDERERS = {**SOCIAL, "website": WebsiteChannel}
-# A runbook template's placeholder left in the text: `{kern}`, `{tijd}`.
-PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
 
 def updates_url(incident: Incident) -> str:
@@ -122,7 +120,7 @@ def problems(message: Message) -> list[str]:
     for name, text in [("body", message.body), *[(f"translations.{k}", v) for k, v in
                                                   message.translations.items()],
                        *[(f"overrides.{k}", v) for k, v in message.overrides.items()]]:
-        unfilled = sorted(set(PLACEHOLDER.findall(text or "")))
+        unfilled = sorted(placeholders_in(text or ""))  # a runbook template's `{kern}`, `{tijd}`
         if unfilled:
             found.append(f"{name}: fill in " + ", ".join("{" + p + "}" for p in unfilled))
     for channel, per_language in rendered(message).items():

@@ -49,11 +49,11 @@ from crisis.models import (
     SmsRecipient,
 )
 from crisis.models.types import utcnow
+from crisis.reactions.cluster import BUCKET_SECONDS
 
 MAX_TEXT = 4000  # longer than any SMS, post or comment a person writes; a bound on hostile input
 MAX_NAME = 200
 ANSWERED_STATES = (RecipientState.accepted, RecipientState.sent, RecipientState.delivered)
-BUCKET_SECONDS = 300
 
 
 @dataclass(frozen=True)

@@ -53,10 +53,12 @@ def play(inject: DrillInject) -> int:
     try:
         for reaction in inject.reactions:
             _send(incident, inject, reaction)
-    except (requests.RequestException, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001  (whatever failed, the inject must not stay `playing`)
         # Back to pending: the next sweep tries again (an inject is played at least once and,
         # being a reaction with a fixed provider id where we make the id, stored once).
-        log.warning("drill inject %s not played yet: %s", inject.id, exc)
+        db.session.rollback()
+        expected = isinstance(exc, (requests.RequestException, ValueError))
+        log.warning("drill inject %s not played yet: %s", inject.id, exc, exc_info=not expected)
         inject.state = InjectState.pending
         db.session.commit()
         return 0

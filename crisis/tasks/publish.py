@@ -189,15 +189,14 @@ def _superseded_text(original: Delivery, follow_up: Message, link: str | None) -
     return f"{notice}\n\n{old_text}"
 
 
-def _lock_message(delivery: Delivery) -> None:
+def lock_message(message_id: int) -> None:
     """Take the message's row lock before any other (delivery, audit head): one lock order for
     every task that settles a channel, so concurrent channels never deadlock (PostgreSQL)."""
-    db.session.execute(sa.select(Message.id).where(Message.id == delivery.message_id)
-                       .with_for_update())
+    db.session.execute(sa.select(Message.id).where(Message.id == message_id).with_for_update())
 
 
 def settle_accepted(delivery: Delivery, receipt: Receipt) -> None:
-    _lock_message(delivery)
+    lock_message(delivery.message_id)
     delivery.provider_id, delivery.url = receipt.provider_id, receipt.url
     delivery.accepted_at, delivery.last_error, delivery.error_code = utcnow(), None, None
     _transition(delivery, DeliveryState.accepted, provider_id=receipt.provider_id)
@@ -224,7 +223,7 @@ def settle_retry(delivery: Delivery, exc: TransientChannelError) -> None:
 
 
 def settle_failure(delivery: Delivery, exc: ChannelError, code: str | None = None) -> None:
-    _lock_message(delivery)
+    lock_message(delivery.message_id)
     code = code or getattr(exc, "code", "error")
     # "duplicate" means the provider already has this text: an earlier attempt probably landed.
     state = DeliveryState.unknown if code == "duplicate" else DeliveryState.failed

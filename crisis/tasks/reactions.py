@@ -16,7 +16,6 @@ import logging
 import random
 import time
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 
 import sqlalchemy as sa
 from celery import shared_task
@@ -26,7 +25,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from channels.base import ChannelError, Outbound, Receipt, TransientChannelError
 from crisis import audit, live
-from crisis.channel_runtime import channels_for
+from crisis.channel_runtime import channel_set, channels_for
 from crisis.extensions import db
 from crisis.messages import texts
 from crisis.models import (
@@ -413,13 +412,13 @@ def x_accounts() -> list[tuple[object, str]]:
     drill runs on a sandbox of its own, that sandbox's account.
     """
     accounts = []
-    live = channels_for(SimpleNamespace(is_drill=False))
+    live = channel_set(drill=False)
     if live.get("x") is not None:
         accounts.append((live.get("x"), "sandbox" if live.sandbox_url else "provider"))
     drilling = db.session.scalar(sa.select(sa.func.count()).select_from(Incident).where(
         Incident.mode == IncidentMode.drill, Incident.status == IncidentStatus.active))
     if drilling:
-        drill = channels_for(SimpleNamespace(is_drill=True))
+        drill = channel_set(drill=True)
         if drill.get("x") is not None and drill.sandbox_url != live.sandbox_url:
             accounts.append((drill.get("x"), "drill"))
     return accounts

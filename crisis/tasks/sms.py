@@ -37,7 +37,7 @@ from crisis.models import (
 from crisis.models.types import utcnow
 from crisis.ratelimit import sms_limiter
 from crisis.tasks.enqueue import send
-from crisis.tasks.publish import _transition, refresh_message
+from crisis.tasks.publish import _transition, lock_message, refresh_message
 
 log = logging.getLogger(__name__)
 CHUNK = 1000
@@ -255,8 +255,7 @@ def finish_if_done(message_id: int) -> None:
 
 def settle_if_done(message_id: int) -> None:
     """Under the message's lock: accept (or fail) the SMS delivery if no recipient is left."""
-    # The message's lock first, as every settling task takes it (see publish._lock_message).
-    db.session.execute(sa.select(Message.id).where(Message.id == message_id).with_for_update())
+    lock_message(message_id)  # first, as every settling task takes it
     delivery = db.session.scalars(
         sa.select(Delivery).where(Delivery.message_id == message_id, Delivery.channel == "sms")
         .with_for_update()

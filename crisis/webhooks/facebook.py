@@ -7,28 +7,16 @@ parsed or stored; a malformed body is answered 400 and logged, never 500.
 
 from __future__ import annotations
 
-import json
 import logging
 
 from flask import current_app, request
 
 from channels import facebook as fb
 from channels.factory import sandbox_settings
-from crisis.extensions import db
 from crisis.reactions import ingest
-from crisis.webhooks import MALFORMED, bp
+from crisis.webhooks import bp, ingest_signed_json, signer
 
 log = logging.getLogger(__name__)
-
-
-def _signer(raw: bytes, header: str | None) -> str | None:
-    """The reaction's `source` (see crisis.reactions.ingest), or None for a bad signature."""
-    live = current_app.config.get("FACEBOOK_APP_SECRET")
-    if live and fb.verify_signature(raw, header, str(live)):
-        return "provider"
-    if fb.verify_signature(raw, header, sandbox_settings()["FACEBOOK_APP_SECRET"]):
-        return ingest.source_of(sandbox_signed=True)
-    return None
 
 
 @bp.get("/facebook")
@@ -47,19 +35,7 @@ def facebook_verify():
 def facebook_event():
     raw = request.get_data(cache=True)  # the signature covers these exact bytes
     header = request.headers.get("X-Hub-Signature-256")
-    source = _signer(raw, header)
-    if source is None:
-        log.warning("refused a Facebook webhook with a bad signature")
-        return {"error": "invalid signature"}, 403
-    try:
-        payload = json.loads(raw)
-        if not isinstance(payload, dict):
-            raise ValueError("not a JSON object")
-        comments = fb.parse_webhook(payload)
-    except MALFORMED as exc:
-        log.warning("refused a malformed Facebook webhook: %s", exc)
-        return {"error": "malformed payload"}, 400
-    for comment in comments:
-        ingest.ingest_comment(comment, source=source)
-    db.session.commit()
-    return {"ok": True}, 200
+    source = signer(lambda secret: fb.verify_signature(raw, header, secret),
+                    current_app.config.get("FACEBOOK_APP_SECRET"),
+                    sandbox_settings()["FACEBOOK_APP_SECRET"])
+    return ingest_signed_json("Facebook", source, fb.parse_webhook, ingest.ingest_comment)

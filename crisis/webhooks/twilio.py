@@ -12,8 +12,7 @@ from channels.factory import sandbox_settings
 from crisis.extensions import db
 from crisis.models import IncidentMode, RecipientState, SmsRecipient
 from crisis.models.types import utcnow
-from crisis.reactions.ingest import source_of
-from crisis.webhooks import bp
+from crisis.webhooks import bp, signer
 
 log = logging.getLogger(__name__)
 
@@ -26,29 +25,22 @@ CALLBACK_STATES = {
     "undelivered": RecipientState.undelivered,
     "failed": RecipientState.failed,
 }
+# The states a callback may move a recipient from: forward only.
+EARLIER = {state: [s for s in RecipientState if s.rank < state.rank] for state in RecipientState}
 
 
-def signer() -> str | None:
-    """The request's `source` (see crisis.reactions.ingest.source_of), or None: refuse it.
-
-    The sandbox's credentials are public (they ship with the code), so unless live channels are
-    pointed at the sandbox (demo, training), a sandbox signature may only touch drill data.
-    """
+def request_signer() -> str | None:
+    """Who signed this Twilio request (see crisis.webhooks.signer), or None: refuse it."""
     signature = request.headers.get("X-Twilio-Signature", "")
     url = sms_channel.public_url(request.url, current_app.config.get("PUBLIC_URL"))
     params = request.form.to_dict(flat=True)
-    live_token = current_app.config.get("TWILIO_AUTH_TOKEN")
-    if live_token and sms_channel.validate_signature(url, params, signature, live_token):
-        return "provider"
-    if sms_channel.validate_signature(url, params, signature,
-                                      sandbox_settings()["TWILIO_AUTH_TOKEN"]):
-        return source_of(sandbox_signed=True)
-    return None
+    return signer(lambda token: sms_channel.validate_signature(url, params, signature, token),
+                  current_app.config.get("TWILIO_AUTH_TOKEN"), sandbox_settings()["TWILIO_AUTH_TOKEN"])
 
 
 @bp.post("/twilio/status")
 def twilio_status():
-    source = signer()
+    source = request_signer()
     if source is None:
         log.warning("refused a Twilio status callback with a bad signature")
         return {"error": "invalid signature"}, 403
@@ -68,10 +60,10 @@ def twilio_status():
             return {"error": "invalid signature"}, 403
     # Callbacks arrive out of order and more than once: a recipient only ever moves forward.
     # One conditional UPDATE: two callbacks per SMS must stay cheap at thousands per minute.
-    earlier = [state for state in RecipientState if state.rank < new_state.rank]
     db.session.execute(
         sa.update(SmsRecipient)
-        .where(SmsRecipient.provider_sid == update.message_sid, SmsRecipient.state.in_(earlier))
+        .where(SmsRecipient.provider_sid == update.message_sid,
+               SmsRecipient.state.in_(EARLIER[new_state]))
         .values(state=new_state, updated_at=utcnow(),
                 error_code=sa.func.coalesce(update.error_code, SmsRecipient.error_code))
         .execution_options(synchronize_session=False))
@@ -93,7 +85,7 @@ def twilio_inbound():
     from crisis.reactions.ingest import ingest_sms
     from crisis.subscriptions.keywords import handle_keyword, is_keyword
 
-    source = signer()
+    source = request_signer()
     if source is None:
         log.warning("refused an inbound SMS webhook with a bad signature")
         return {"error": "invalid signature"}, 403
@@ -102,10 +94,8 @@ def twilio_inbound():
     except ValueError as exc:
         log.warning("refused a malformed inbound SMS webhook: %s", exc)
         return {"error": str(exc)}, 400
-    if source == "drill":
-        # Only a drill can be answered through the sandbox: never a live subscription change.
-        ingest_sms(inbound, source=source)
-    elif is_keyword(inbound.body):
+    # A drill's (sandbox-signed) keyword is only a reaction: never a live subscription change.
+    if source != "drill" and is_keyword(inbound.body):
         handle_keyword(inbound)  # answers with a confirmation SMS of its own
     else:
         ingest_sms(inbound, source=source)

@@ -7,16 +7,14 @@ before anything is parsed or stored; a malformed body is answered 400 and logged
 
 from __future__ import annotations
 
-import json
 import logging
 
 from flask import current_app, request
 
 from channels import x as x_channel
 from channels.factory import sandbox_settings
-from crisis.extensions import db
 from crisis.reactions import ingest
-from crisis.webhooks import MALFORMED, bp
+from crisis.webhooks import bp, ingest_signed_json, signer
 
 log = logging.getLogger(__name__)
 
@@ -33,16 +31,6 @@ def _crc_secret() -> str:
     return str(sandbox_settings()["X_API_SECRET"])
 
 
-def _signer(raw: bytes, header: str | None) -> str | None:
-    """The reaction's `source` (see crisis.reactions.ingest), or None for a bad signature."""
-    live = current_app.config.get("X_API_SECRET")
-    if live and x_channel.verify_webhook_signature(raw, header, str(live)):
-        return "provider"
-    if x_channel.verify_webhook_signature(raw, header, sandbox_settings()["X_API_SECRET"]):
-        return ingest.source_of(sandbox_signed=True)
-    return None
-
-
 @bp.get("/x")
 def x_crc():
     token = request.args.get("crc_token", "")
@@ -53,21 +41,8 @@ def x_crc():
 
 @bp.post("/x")
 def x_event():
-    raw = request.get_data(cache=True)
+    raw = request.get_data(cache=True)  # the signature covers these exact bytes
     header = request.headers.get("x-twitter-webhooks-signature")
-    source = _signer(raw, header)
-    if source is None:
-        log.warning("refused an X webhook with a bad signature")
-        return {"error": "invalid signature"}, 403
-    try:
-        payload = json.loads(raw)
-        if not isinstance(payload, dict):
-            raise ValueError("not a JSON object")
-        mentions = x_channel.parse_webhook_events(payload)
-    except MALFORMED as exc:
-        log.warning("refused a malformed X webhook: %s", exc)
-        return {"error": "malformed payload"}, 400
-    for mention in mentions:
-        ingest.ingest_mention(mention, source=source)
-    db.session.commit()
-    return {"ok": True}, 200
+    source = signer(lambda secret: x_channel.verify_webhook_signature(raw, header, secret),
+                    current_app.config.get("X_API_SECRET"), sandbox_settings()["X_API_SECRET"])
+    return ingest_signed_json("X", source, x_channel.parse_webhook_events, ingest.ingest_mention)

@@ -13,21 +13,6 @@ from crisis.models import Area, AuditEvent
 from tests.conftest import csrf_token, login
 
 
-@pytest.fixture(autouse=True)
-def _cheap_password_hashing(monkeypatch):
-    from argon2 import PasswordHasher
-
-    monkeypatch.setattr("crisis.models.user._hasher",
-                        PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-
-
-@pytest.fixture
-def admin(app, make_user):
-    client = app.test_client()
-    login(client, make_user("admin"))
-    return client, {"X-CSRFToken": csrf_token(client, "/console/")}
-
-
 def square(lon: float, lat: float, half: float = 0.01) -> list:
     return [[[lon - half, lat - half], [lon + half, lat - half], [lon + half, lat + half],
              [lon - half, lat + half], [lon - half, lat - half]]]

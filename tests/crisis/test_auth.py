@@ -15,15 +15,6 @@ from crisis.models import AuditEvent, Role, User
 from tests.conftest import PASSWORD, csrf_token, login
 
 
-@pytest.fixture(autouse=True)
-def _cheap_password_hashing(monkeypatch):
-    """Argon2's production cost is not what these tests are about (one test checks it)."""
-    from argon2 import PasswordHasher
-
-    monkeypatch.setattr("crisis.models.user._hasher",
-                        PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-
-
 def test_passwords_are_stored_with_argon2id(app, monkeypatch):
     from argon2 import PasswordHasher
 

@@ -15,14 +15,6 @@ from tests.conftest import PASSWORD, csrf_token
 TOKEN_LINE = re.compile(r"^token (\d+) \((\w+), expires (\d{4}-\d\d-\d\d)\):\n(crs_\S+)\n$")
 
 
-@pytest.fixture(autouse=True)
-def _cheap_password_hashing(monkeypatch):
-    from argon2 import PasswordHasher
-
-    monkeypatch.setattr("crisis.models.user._hasher",
-                        PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-
-
 @pytest.fixture
 def crisis(app):
     """crisis(*args, input=None) -> click Result, run against the test app."""

@@ -43,14 +43,6 @@ def test_to_csv_quotes_and_neutralises_every_cell():
     assert text.endswith("\r\n")
 
 
-@pytest.fixture(autouse=True)
-def _cheap_password_hashing(monkeypatch):
-    from argon2 import PasswordHasher
-
-    monkeypatch.setattr("crisis.models.user._hasher",
-                        PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-
-
 def test_console_csv_exports_are_neutralised_and_audited(app, make_user):
     with app.app_context():
         evil = Area(code="evil", name="=HYPERLINK(\"http://evil.example\",\"klik\")")

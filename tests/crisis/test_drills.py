@@ -107,3 +107,25 @@ def test_checklist_pause_inject_stop_and_report(app, logged_in):
     assert page.status_code == 200 and b'data-figure="checklist_on_time"' in page.data
     pdf = client.get(f"/console/incidents/{incident_id}/report.pdf")
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+
+
+def test_an_inject_that_fails_to_play_goes_back_to_pending(app, logged_in, monkeypatch):
+    """Whatever fails while playing (here the database), the inject is tried again later."""
+    from crisis.tasks import drills
+
+    client, _ = logged_in("editor")
+    with app.app_context():
+        seed_areas()
+        db.session.commit()
+    incident_id = _start(client, app)
+    with app.app_context():
+        inject = db.session.scalars(sa.select(DrillInject).where(
+            DrillInject.incident_id == incident_id)).first()
+
+        def broken(*args):
+            raise sa.exc.OperationalError("INSERT", {}, Exception("database is locked"))
+
+        monkeypatch.setattr(drills, "_send", broken)
+        assert drills.play(inject) == 0
+        db.session.expire_all()
+        assert db.session.get(DrillInject, inject.id).state is InjectState.pending

@@ -14,14 +14,6 @@ from crisis.models import User
 from tests.conftest import PASSWORD, csrf_token, login
 
 
-@pytest.fixture(autouse=True)
-def _cheap_password_hashing(monkeypatch):
-    from argon2 import PasswordHasher
-
-    monkeypatch.setattr("crisis.models.user._hasher",
-                        PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-
-
 def page_language(response) -> str:
     return re.search(r'<html lang="([a-z]+)">', response.get_data(as_text=True)).group(1)
 

@@ -20,14 +20,6 @@ from tests.conftest import PASSWORD
 WAIT = 10  # seconds: an upper bound for something that happens in milliseconds
 
 
-@pytest.fixture(autouse=True)
-def _cheap_password_hashing(monkeypatch):
-    from argon2 import PasswordHasher
-
-    monkeypatch.setattr("crisis.models.user._hasher",
-                        PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-
-
 class Browser:
     """A requests session that logs in through the real forms, as a browser would."""
 

@@ -26,14 +26,6 @@ ROLES = [None, Role.viewer, Role.editor, Role.approver, Role.admin]
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
-@pytest.fixture(autouse=True)
-def _cheap_password_hashing(monkeypatch):
-    from argon2 import PasswordHasher
-
-    monkeypatch.setattr("crisis.models.user._hasher",
-                        PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-
-
 def guarded_routes(app):
     """(endpoint, rule, method, action) for every route that needs a login role."""
     routes = []

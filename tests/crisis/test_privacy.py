@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-import pytest
 import sqlalchemy as sa
 
 from crisis.cli import main
@@ -22,7 +21,7 @@ from crisis.models import (
     VerificationCode,
 )
 from crisis.models.types import utcnow
-from tests.conftest import csrf_token, login
+from tests.conftest import login
 from tests.crisis import test_subscriptions as subscriptions
 from tests.crisis.test_subscriptions import (
     OTHER,
@@ -34,7 +33,6 @@ from tests.crisis.test_subscriptions import (
 )
 
 # The same fixtures as the subscription tests: kernen, a sandbox and fresh limits.
-_cheap_password_hashing = subscriptions._cheap_password_hashing
 kernen = subscriptions.kernen
 kernen_db = subscriptions.kernen_db
 
@@ -71,14 +69,6 @@ def in_sandbox(running, phone: str) -> list[str]:
         if any(needle in dump for needle in forms_of(phone)):
             found.append(path)
     return found
-
-
-@pytest.fixture
-def admin(app, make_user):
-    """A test client logged in as admin with the second factor, and its CSRF header."""
-    client = app.test_client()
-    login(client, make_user("admin"))
-    return client, {"X-CSRFToken": csrf_token(client, "/console/")}
 
 
 def test_export_holds_everything_and_erasure_leaves_only_counts(app, running, kernen,

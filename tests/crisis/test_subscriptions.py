@@ -26,14 +26,6 @@ PHONE = "+31612345678"
 OTHER = "+31687654321"
 
 
-@pytest.fixture(autouse=True)
-def _cheap_password_hashing(monkeypatch):
-    from argon2 import PasswordHasher
-
-    monkeypatch.setattr("crisis.models.user._hasher",
-                        PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-
-
 @pytest.fixture
 def kernen_db(app):
     """Dalfsen's six kernen: {code: id}."""

@@ -14,14 +14,6 @@ from crisis.models.types import utcnow
 from tests.conftest import csrf_token, login
 
 
-@pytest.fixture(autouse=True)
-def _cheap_password_hashing(monkeypatch):
-    from argon2 import PasswordHasher
-
-    monkeypatch.setattr("crisis.models.user._hasher",
-                        PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-
-
 @pytest.fixture
 def issue(app, make_user):
     """issue(role_of_owner, token_role=None, days=None) -> (raw token, token id, owner ref)."""

@@ -15,14 +15,6 @@ ONLINE = "#connection[data-state=online]"
 OFFLINE = "#connection[data-state=offline]"
 
 
-@pytest.fixture(autouse=True)
-def _cheap_password_hashing(monkeypatch):
-    from argon2 import PasswordHasher
-
-    monkeypatch.setattr("crisis.models.user._hasher",
-                        PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-
-
 def log_in(page, user) -> None:
     page.goto("/login")
     page.fill("input[name=email]", user.email)

@@ -183,9 +183,12 @@ def _areas(message: Message, incident: Incident) -> list[Area]:
     return list(incident.areas)
 
 
-def render_cap(message_id: int) -> Rendered | None:
+def render_cap(message_id: int, *, drill: bool = False) -> Rendered | None:
+    """The CAP document of a published, not withdrawn post: of a live incident, or a drill's."""
     found = data.published_post(message_id)
     if found is None or found[0].withdrawn_at is not None:
+        return None
+    if (found[2].mode is IncidentMode.drill) is not drill:
         return None
     body = build_alert(*found)
     return Rendered(body, MIMETYPE, hashlib.sha256(body).hexdigest()[:32])
@@ -195,12 +198,13 @@ def render_cap(message_id: int) -> Rendered | None:
 def cap_document(message_id: int):
     from crisis.public.views import respond, settings_key
 
-    found = data.published_post(message_id)
-    if found is None or found[0].withdrawn_at is not None:
-        abort(404)
-    if found[2].mode is IncidentMode.drill:
-        # The drill's own systems may read it; it is not public, so no shared cache keeps it.
-        return respond(render_cap(message_id), private=True, cors=True)
+    # Live documents from the shared cache: no query while nothing public changed.
     rendered = public_cache().get(("cap", message_id, settings_key()),
                                   lambda marker: render_cap(message_id))
-    return respond(rendered, cors=True)
+    if rendered is not None:
+        return respond(rendered, cors=True)
+    # A drill's: its own systems may read it; it is not public, so no shared cache keeps it.
+    drill = render_cap(message_id, drill=True)
+    if drill is None:
+        abort(404)
+    return respond(drill, private=True, cors=True)

@@ -58,6 +58,7 @@
   let showAllClusters = false;
   let filters = { channel: "", category: "", cluster_id: "", handling: "" };
   let generation = 0; // bumped by each full reload: late answers of an older one are dropped
+  let arrivedDuringLoad = null; // reactions live events brought while a reload's answer was on its way
 
   // ---------------------------------------------------------------- helpers
 
@@ -275,6 +276,7 @@
     let urgentChanged = false;
     for (const r of batch) {
       upsertNode(r);
+      if (arrivedDuringLoad) arrivedDuringLoad.set(r.id, r);
       const wasUrgent = urgent.has(r.id);
       if (isUrgent(r)) { urgent.set(r.id, r); urgentChanged = true; }
       else if (wasUrgent) { urgent.delete(r.id); urgentChanged = true; }
@@ -310,14 +312,19 @@
 
   async function loadReactions() {
     const mine = ++generation;
+    const arrived = arrivedDuringLoad = new Map();
     const result = await api("GET", `/incidents/${incidentId}/reactions?${query({ limit: PAGE })}`);
     if (mine !== generation || !result.ok) return;
+    arrivedDuringLoad = null;
     Object.assign(users, result.data.users || {});
     list.replaceChildren();
     nodes.clear();
     reactions.clear();
     limit = CAP;
     for (const r of result.data.reactions) upsertNode(r);
+    // The answer may predate a reaction that an event already showed: keep that one.
+    for (const r of arrived.values()) if (!nodes.has(r.id)) upsertNode(r);
+    trim();
     hasMore = Boolean(result.data.next_before_id);
     placeDetail();
     renderChrome();

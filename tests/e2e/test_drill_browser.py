@@ -11,7 +11,15 @@ import requests
 import sqlalchemy as sa
 
 from crisis.extensions import db
-from crisis.models import Area, Incident, IncidentStatus, Subscriber, SubscriberStatus
+from crisis.models import (
+    Area,
+    DrillInject,
+    Incident,
+    IncidentStatus,
+    InjectState,
+    Subscriber,
+    SubscriberStatus,
+)
 from crisis.seed import seed_areas
 from tests.e2e.test_feed_browser import log_in
 
@@ -101,7 +109,16 @@ def test_fire_drill_from_the_runbook(browser, running, app, make_user):
         page.locator(".add-inject button[type=submit]").click()
         page.wait_for_url(re.compile(r"/console/incidents/\d+$"))
         with app.app_context():
-            assert play_due_injects() == 3  # what beat's sweep does every second
+            play_due_injects()  # what beat's sweep does every second (it may play some first)
+
+        def played():
+            return db.session.scalar(sa.select(sa.func.count()).select_from(DrillInject).where(
+                DrillInject.incident_id == incident_id, DrillInject.state == InjectState.played,
+                DrillInject.inject_id == "leader"))  # those the exercise leader added
+
+        running.wait_for(lambda: played() >= 3, timeout=TIMEOUT / 1000)
+        with app.app_context():
+            assert played() == 3
         card = page.locator("#cluster-list .cluster-card").filter(has_text="ramen")
         expect(card).to_have_count(1, timeout=TIMEOUT)
         expect(card.locator(".cluster-counts")).to_have_text(re.compile(r"^3 "), timeout=TIMEOUT)

@@ -108,6 +108,8 @@ def parse_args():
     parser.add_argument("--max-total", type=int, default=20_000, help="bound on all webhooks sent")
     parser.add_argument("--db-pool", type=int, default=None,
                         help="SQLAlchemy pool_size of every process (default: the app's setting)")
+    parser.add_argument("--web-processes", type=int, default=2,
+                        help="gunicorn -w of the topology and of the bare endpoint")
     parser.add_argument("--skip-bare", action="store_true")
     parser.add_argument("--verbose", action="store_true")
     return parser.parse_args()
@@ -312,11 +314,11 @@ def best(steps: list[dict]) -> dict | None:
     return sustained[-1] if sustained else None
 
 
-def bare_server(workdir: Path, threads: int) -> tuple[Process, int]:
+def bare_server(workdir: Path, threads: int, processes: int) -> tuple[Process, int]:
     (workdir / "bare_app.py").write_text(BARE_APP)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRISIS_")}
-    process = Process("bare", [str(BIN / "gunicorn"), "-w", "1", "--threads", str(threads), "-b",
+    process = Process("bare", [str(BIN / "gunicorn"), "-w", str(processes), "--threads", str(threads), "-b",
                                f"127.0.0.1:{port}", "--timeout", "120", "--chdir", str(workdir),
                                "bare_app:app"], env, workdir / "bare.log").start()
     wait_until(lambda: requests.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 404, 60,
@@ -332,7 +334,7 @@ def main() -> None:
         settings["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, "pool_size": args.db_pool,
                                                  "max_overflow": 8}
     top = topology(workers=[("publish,default", args.worker_concurrency), ("bulk", 1)], beat=True,
-                   settings=settings)
+                   web_processes=args.web_processes, settings=settings)
     auth_token = sandbox_settings()["TWILIO_AUTH_TOKEN"]
     with top:
         if args.verbose:
@@ -351,7 +353,7 @@ def main() -> None:
         listener.close()
         bare_steps = []
         if not args.skip_bare:
-            bare, bare_port = bare_server(top.workdir, args.gunicorn_threads)
+            bare, bare_port = bare_server(top.workdir, args.gunicorn_threads, args.web_processes)
             try:
                 bare_steps = ladder("bare", bare_port, f"http://127.0.0.1:{bare_port}/webhooks/twilio/sms",
                                     rates, args, auth_token=auth_token)
@@ -368,7 +370,8 @@ def main() -> None:
         "database": top.env()["CRISIS_DATABASE_URL"].split(":")[0],
         "seconds_per_step": args.seconds, "rates": rates,
         "senders": {"processes": args.processes, "threads": args.threads},
-        "gunicorn_threads": args.gunicorn_threads, "worker_concurrency": args.worker_concurrency,
+        "gunicorn_threads": args.gunicorn_threads, "web_processes": args.web_processes,
+        "worker_concurrency": args.worker_concurrency,
         "db_pool_size": args.db_pool or "app default",
         "sustained_rate": rate,
         "latency_ms_at_sustained": p99 or None,

@@ -21,6 +21,7 @@ from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+import twilio.rest.api  # noqa: F401  (the SDK imports it on the first send; a worker forks after this)
 from twilio.base.exceptions import TwilioException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response

@@ -255,6 +255,7 @@ class Dispatcher:
 
     def _work(self) -> None:
         session = requests.Session()
+        session.trust_env = False  # it posts to the console it was given: no proxy or .netrc lookups
         while True:
             job = self._queue.get()
             try:

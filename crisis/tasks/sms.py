@@ -142,57 +142,67 @@ def sms_send_batch(message_id: int, recipient_ids: list[int]) -> None:
     app = current_app._get_current_object()
     halted = threading.Event()  # the message left `sending` (stopped): the others skip the rest
 
-    def send_to(recipient_id: int) -> None:
-        if halted.is_set():
-            return
-        # Each thread has its own app context and so its own database session.
-        with app.app_context():
-            # The slot first, then the claim: if Redis fails here, no row is left `sending`.
-            limiter.acquire(segments[recipient_id])
-            claimed = claim_recipient(message_id, recipient_id)
-            if claimed is None:
-                if _stopped(message_id):
-                    halted.set()
-                return
-            outbound = Outbound(key=f"sms-{recipient_id}", to=claimed.phone,
-                                text=bodies.get(claimed.language) or bodies[None],
-                                status_callback=callback, attempted_at=claimed.attempted_at)
-            send_one(channel, claimed, outbound, limiter)
-            emit_progress(message_id)
+    def send_lane(lane: list[int]) -> None:
+        # One app context and one connection per thread for its whole lane: a checkout per SMS
+        # cost more than the statements themselves.
+        with app.app_context(), db.engine.connect() as conn:
+            for recipient_id in lane:
+                if halted.is_set():
+                    return
+                # The slot first, then the claim: if Redis fails here, no row is left `sending`.
+                limiter.acquire(segments[recipient_id])
+                claimed = claim_recipient(conn, message_id, recipient_id)
+                if claimed is None:
+                    if _stopped(conn, message_id):
+                        halted.set()
+                    continue
+                outbound = Outbound(key=f"sms-{recipient_id}", to=claimed.phone,
+                                    text=bodies.get(claimed.language) or bodies[None],
+                                    status_callback=callback, attempted_at=claimed.attempted_at)
+                send_one(conn, channel, claimed, outbound, limiter)
+                emit_progress(message_id)
 
-    # A provider call is mostly waiting: a few threads per batch keep the rate up without
-    # more processes. Each row is still claimed, sent and recorded on its own.
-    with ThreadPoolExecutor(max_workers=int(app.config["SMS_SEND_THREADS"])) as pool:
-        for future in [pool.submit(send_to, rid) for rid in todo]:
+    # A provider call is mostly waiting: a few threads per batch keep the rate up without more
+    # processes. Each row is still claimed, sent and recorded on its own, in its own transaction.
+    threads = int(app.config["SMS_SEND_THREADS"])
+    lanes = [todo[start::threads] for start in range(threads) if todo[start::threads]]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for future in [pool.submit(send_lane, lane) for lane in lanes]:
             future.result()
     finish_if_done(message_id)
 
 
-def claim_recipient(message_id: int, recipient_id: int):
+# Built once: on the send path, constructing a statement costs more than running it.
+_CLAIM = (
+    sa.update(SmsRecipient.__table__)
+    .where(SmsRecipient.id == sa.bindparam("b_recipient"),
+           SmsRecipient.state == RecipientState.queued,
+           sa.or_(SmsRecipient.next_attempt_at.is_(None),
+                  SmsRecipient.next_attempt_at <= sa.bindparam("b_now")),
+           sa.select(Message.id).where(Message.id == sa.bindparam("b_message"),
+                                       Message.state == MessageState.sending).exists())
+    .values(state=RecipientState.sending, attempts=SmsRecipient.attempts + 1,
+            attempted_at=sa.bindparam("b_now"), updated_at=sa.bindparam("b_now"))
+    .returning(SmsRecipient.id, SmsRecipient.subscriber_id, SmsRecipient.phone,
+               SmsRecipient.language, SmsRecipient.segments, SmsRecipient.attempted_at)
+)
+_MESSAGE_STATE = sa.select(Message.state).where(Message.id == sa.bindparam("b_message"))
+
+
+def claim_recipient(conn: sa.Connection, message_id: int, recipient_id: int):
     """Take a queued row for sending, in one statement, only while its message is still sending.
 
-    Returns the row's (id, subscriber_id, phone, language, segments, attempted_at), or None.
+    Commits on `conn`. Returns the row's (id, subscriber_id, phone, language, segments,
+    attempted_at), or None.
     """
-    now = utcnow()
-    still_sending = sa.select(Message.id).where(
-        Message.id == message_id, Message.state == MessageState.sending).exists()
-    claimed = db.session.execute(
-        sa.update(SmsRecipient)
-        .where(SmsRecipient.id == recipient_id, SmsRecipient.state == RecipientState.queued,
-               sa.or_(SmsRecipient.next_attempt_at.is_(None), SmsRecipient.next_attempt_at <= now),
-               still_sending)
-        .values(state=RecipientState.sending, attempts=SmsRecipient.attempts + 1,
-                attempted_at=now, updated_at=now)
-        .returning(SmsRecipient.id, SmsRecipient.subscriber_id, SmsRecipient.phone,
-                   SmsRecipient.language, SmsRecipient.segments, SmsRecipient.attempted_at)
-        .execution_options(synchronize_session=False)
-    ).first()
-    db.session.commit()
+    claimed = conn.execute(_CLAIM, {"b_recipient": recipient_id, "b_message": message_id,
+                                    "b_now": utcnow()}).first()
+    conn.commit()
     return claimed
 
 
-def send_one(channel, recipient, outbound: Outbound, limiter) -> None:
-    """Send one claimed row and record what the provider said, in one statement."""
+def send_one(conn: sa.Connection, channel, recipient, outbound: Outbound, limiter) -> None:
+    """Send one claimed row and record what the provider said, in one statement on `conn`."""
     values: dict = {"updated_at": utcnow()}
     try:
         receipt = channel.publish(outbound)
@@ -216,19 +226,36 @@ def send_one(channel, recipient, outbound: Outbound, limiter) -> None:
     else:
         values.update(state=RecipientState.accepted, provider_sid=receipt.provider_id,
                       segments=int(receipt.raw.get("num_segments") or recipient.segments))
-    db.session.execute(sa.update(SmsRecipient).where(SmsRecipient.id == recipient.id)
-                       .values(**values).execution_options(synchronize_session=False))
-    db.session.commit()
+    _record(conn, recipient.id, values)
+
+
+_RECORDS: dict[tuple[str, ...], sa.Update] = {}
+
+
+def _record(conn: sa.Connection, recipient_id: int, values: dict) -> None:
+    """UPDATE the row with `values` and commit; one statement per set of columns, built once."""
+    columns = tuple(sorted(values))
+    statement = _RECORDS.get(columns)
+    if statement is None:
+        table = SmsRecipient.__table__
+        statement = _RECORDS[columns] = (
+            sa.update(table).where(table.c.id == sa.bindparam("b_recipient"))
+            .values({name: sa.bindparam(f"v_{name}") for name in columns}))
+    conn.execute(statement, {"b_recipient": recipient_id,
+                             **{f"v_{name}": value for name, value in values.items()}})
+    conn.commit()
 
 
 def _mark_stopped(subscriber_id: int) -> None:
     subscriber = db.session.get(Subscriber, subscriber_id)
     if subscriber and subscriber.status is not SubscriberStatus.stopped:
         subscriber.status, subscriber.stopped_at = SubscriberStatus.stopped, utcnow()
+        db.session.commit()
 
 
-def _stopped(message_id: int) -> bool:
-    state = db.session.scalar(sa.select(Message.state).where(Message.id == message_id))
+def _stopped(conn: sa.Connection, message_id: int) -> bool:
+    state = conn.execute(_MESSAGE_STATE, {"b_message": message_id}).scalar()
+    conn.rollback()
     return state is not MessageState.sending
 
 

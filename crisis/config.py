@@ -18,7 +18,10 @@ class Defaults:
     SANDBOX_URL: str | None = None  # when set, every live channel talks to the sandbox
     SANDBOX_TOKEN: str | None = None
 
-    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
+    # pool_size covers a process's busy threads (a batch's SMS_SEND_THREADS, a web process's
+    # requests): past it, every checkout opens and closes a connection of its own.
+    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True, "pool_size": 12,
+                                                 "max_overflow": 40}
     SQLITE_BUSY_TIMEOUT_MS = 30_000
 
     SESSION_COOKIE_HTTPONLY = True

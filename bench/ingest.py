@@ -108,7 +108,7 @@ def parse_args():
     parser.add_argument("--max-total", type=int, default=20_000, help="bound on all webhooks sent")
     parser.add_argument("--db-pool", type=int, default=None,
                         help="SQLAlchemy pool_size of every process (default: the app's setting)")
-    parser.add_argument("--web-processes", type=int, default=2,
+    parser.add_argument("--web-processes", type=int, default=1,
                         help="gunicorn -w of the topology and of the bare endpoint")
     parser.add_argument("--skip-bare", action="store_true")
     parser.add_argument("--verbose", action="store_true")

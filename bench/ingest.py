@@ -8,10 +8,11 @@ number that got the incident's SMS, so it is attached to that incident. A real p
 client, logged in and joined to the incident's room, times webhook -> `reaction.created`.
 
 A rate is sustained when every webhook was answered 200, the senders kept to the schedule
-(>= 95% of the rate), every webhook was stored exactly once and its event arrived. The same
-ladder is run against a bare Flask endpoint (gunicorn with the same settings, same run); the
-ratio is the highest sustained ingest rate over the bare endpoint's. Targets: ratio >= 0.3,
-p99 webhook -> event < 500 ms. Prints one JSON line last.
+(>= 95% of the rate), every webhook was stored exactly once and its event arrived. A ladder of
+its own (--bare-rates, higher) is run against a bare Flask endpoint (gunicorn with the same
+settings, same run). `ratio` is the highest sustained ingest rate over the bare endpoint's;
+`ratio_within_p99_target` takes the highest rate that also kept p99 webhook -> event under
+500 ms, the target's reading (>= 0.3). Prints one JSON line last.
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ TEXTS = [
     "Bedankt voor de snelle informatie! ({n})",
     "Help, mijn vader van 88 kan geen water halen en is ziek ({n})",
 ]
+P99_TARGET_MS = 500
 TOKEN = re.compile(r"\((\d+)\)")
 
 
@@ -105,7 +107,10 @@ def parse_args():
     parser.add_argument("--worker-concurrency", type=int, default=4,
                         help="processes of the worker that runs process_reaction")
     parser.add_argument("--senders", type=int, default=500, help="phone numbers that got the SMS")
-    parser.add_argument("--max-total", type=int, default=20_000, help="bound on all webhooks sent")
+    parser.add_argument("--bare-rates", default="800,1200,1600,2000",
+                        help="the bare endpoint's ladder: high enough that it is not capped")
+    parser.add_argument("--max-total", type=int, default=40_000,
+                        help="bound on the webhooks sent in one ladder")
     parser.add_argument("--db-pool", type=int, default=None,
                         help="SQLAlchemy pool_size of every process (default: the app's setting)")
     parser.add_argument("--web-processes", type=int, default=1,
@@ -329,6 +334,7 @@ def bare_server(workdir: Path, threads: int, processes: int) -> tuple[Process, i
 def main() -> None:
     args = parse_args()
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
+    bare_rates = [float(r) for r in args.bare_rates.split(",") if r.strip()]
     settings = {}
     if args.db_pool:
         settings["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, "pool_size": args.db_pool,
@@ -356,7 +362,7 @@ def main() -> None:
             bare, bare_port = bare_server(top.workdir, args.gunicorn_threads, args.web_processes)
             try:
                 bare_steps = ladder("bare", bare_port, f"http://127.0.0.1:{bare_port}/webhooks/twilio/sms",
-                                    rates, args, auth_token=auth_token)
+                                    bare_rates, args, auth_token=auth_token)
             finally:
                 bare.stop()
         engine.dispose()
@@ -365,6 +371,9 @@ def main() -> None:
     bare_rate = top_bare["rate"] if top_bare else 0.0
     ratio = round(rate / bare_rate, 2) if bare_rate else None
     p99 = (top_ingest or {}).get("latency_ms", {}) or {}
+    # The target's rate: the highest step with nothing lost and p99 under 500 ms.
+    within = [s for s in ingest_steps if s["sustained"] and s["latency_ms"]["p99"] < P99_TARGET_MS]
+    within_rate = within[-1]["rate"] if within else 0.0
     emit({
         "benchmark": "ingest",
         "database": top.env()["CRISIS_DATABASE_URL"].split(":")[0],
@@ -377,9 +386,14 @@ def main() -> None:
         "latency_ms_at_sustained": p99 or None,
         "bare_sustained_rate": bare_rate,
         "ratio": ratio,
-        "ladder_capped": bool(top_bare and top_bare["rate"] == rates[-1]),
-        "targets": {"ratio": 0.3, "p99_ms": 500},
-        "ok": bool(ratio is not None and ratio >= 0.3 and p99 and p99.get("p99", 1e9) < 500),
+        "rate_within_p99_target": within_rate,
+        "ratio_within_p99_target": round(within_rate / bare_rate, 2) if bare_rate else None,
+        "bare_rates": bare_rates,
+        # The bare endpoint took the top of its ladder: its real ceiling (and so the ratio's
+        # denominator) may be higher.
+        "bare_ladder_capped": bool(top_bare and top_bare["rate"] == bare_rates[-1]),
+        "targets": {"ratio": 0.3, "p99_ms": P99_TARGET_MS},
+        "ok": bool(bare_rate and within_rate / bare_rate >= 0.3),
         "ingest_steps": ingest_steps,
         "bare_steps": bare_steps,
     })

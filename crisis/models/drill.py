@@ -54,4 +54,7 @@ class DrillInject(db.Model):
     state: Mapped[InjectState] = mapped_column(str_enum(InjectState), default=InjectState.pending,
                                                index=True)
     played_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When a sweep took it for playing: one `playing` far longer than a play takes was left by a
+    # worker that died, and goes back to `pending`.
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -4,6 +4,7 @@ webhook paths, so the reaction feed works exactly as in a real incident."""
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import requests
 import sqlalchemy as sa
@@ -25,10 +26,13 @@ from crisis.models import (
 from crisis.models.types import utcnow
 
 log = logging.getLogger(__name__)
+# Far longer than a play takes (one sandbox call per reaction, 10 s timeout each).
+PLAY_LEASE = timedelta(minutes=5)
 
 
 @shared_task(name="crisis.tasks.drills.play_due_injects", ignore_result=True)
 def play_due_injects(limit: int = 200) -> int:
+    release_abandoned()
     due = list(db.session.scalars(
         sa.select(DrillInject.id).join(Incident).where(
             DrillInject.state == InjectState.pending, DrillInject.due_at <= utcnow(),
@@ -40,12 +44,29 @@ def play_due_injects(limit: int = 200) -> int:
         claimed = db.session.execute(
             sa.update(DrillInject).where(DrillInject.id == inject_id,
                                          DrillInject.state == InjectState.pending)
-            .values(state=InjectState.playing).execution_options(synchronize_session=False)
+            .values(state=InjectState.playing, claimed_at=utcnow())
+            .execution_options(synchronize_session=False)
         ).rowcount
         db.session.commit()
         if claimed:
             played += play(db.session.get(DrillInject, inject_id, populate_existing=True))
     return played
+
+
+def release_abandoned() -> int:
+    """Injects a dead worker left `playing` go back to `pending`: played again, never lost."""
+    released = db.session.execute(
+        sa.update(DrillInject)
+        .where(DrillInject.state == InjectState.playing,
+               sa.or_(DrillInject.claimed_at.is_(None),
+                      DrillInject.claimed_at < utcnow() - PLAY_LEASE))
+        .values(state=InjectState.pending, claimed_at=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    if released:
+        log.warning("%d drill inject(s) left playing by a worker that died: played again", released)
+    return released
 
 
 def play(inject: DrillInject) -> int:

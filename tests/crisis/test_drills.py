@@ -129,3 +129,34 @@ def test_an_inject_that_fails_to_play_goes_back_to_pending(app, logged_in, monke
         assert drills.play(inject) == 0
         db.session.expire_all()
         assert db.session.get(DrillInject, inject.id).state is InjectState.pending
+
+
+def test_an_inject_left_playing_by_a_dead_worker_is_played_again(app, logged_in, monkeypatch):
+    """A worker killed mid-play leaves its inject `playing`: once the lease is over, the sweep
+    plays it again; an inject another worker is playing right now is left to that worker."""
+    from datetime import timedelta
+
+    from crisis.models.types import utcnow
+    from crisis.tasks import drills
+
+    client, _ = logged_in("editor")
+    with app.app_context():
+        seed_areas()
+        db.session.commit()
+    incident_id = _start(client, app)
+    with app.app_context():
+        abandoned, busy = db.session.scalars(sa.select(DrillInject).where(
+            DrillInject.incident_id == incident_id).order_by(DrillInject.id).limit(2)).all()
+        now = utcnow()
+        abandoned.state, abandoned.claimed_at = InjectState.playing, now - 2 * drills.PLAY_LEASE
+        busy.state, busy.claimed_at = InjectState.playing, now - timedelta(seconds=5)
+        for inject in (abandoned, busy):
+            inject.due_at = now - timedelta(minutes=1)
+        db.session.commit()
+        sent = []
+        monkeypatch.setattr(drills, "_send", lambda incident, inject, reaction: sent.append(inject.id))
+        drills.play_due_injects()
+        db.session.expire_all()
+        assert db.session.get(DrillInject, abandoned.id).state is InjectState.played
+        assert db.session.get(DrillInject, busy.id).state is InjectState.playing
+        assert abandoned.id in sent and busy.id not in sent

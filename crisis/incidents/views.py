@@ -1,6 +1,7 @@
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
 
 from crisis.auth.permissions import can, requires
 from crisis.extensions import db
@@ -14,7 +15,8 @@ from crisis.models import Area, Incident
 @requires("incident.create")
 def create():
     form = IncidentForm()
-    form.areas.choices = [(a.id, a.name) for a in db.session.scalars(db.select(Area).order_by(Area.name))]
+    areas = db.session.scalars(db.select(Area).order_by(Area.name))
+    form.areas.choices = [SelectChoice(area.id, area.name) for area in areas]
     if form.validate_on_submit():
         try:
             incident = service.create_incident(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from pathlib import Path
@@ -100,6 +101,9 @@ def _sandbox_env() -> dict:
 def worker(queues: str, concurrency: int, celery_args: tuple[str, ...]) -> None:
     """Run a Celery worker (production: needs CRISIS_REDIS_URL)."""
     celery = _production_celery()
+    # Startup's objects live as long as the worker: frozen before the pool forks, full
+    # collections in the children skip them (see crisis/wsgi.py).
+    gc.freeze()
     celery.worker_main(
         ["worker", "-Q", queues, "-c", str(concurrency), "--loglevel", "INFO", *celery_args]
     )

@@ -17,6 +17,7 @@ from crisis.messages.texts import update_url
 from crisis.public import bp, data
 from crisis.public.cache import Rendered, public_cache
 from crisis.public.cap import MIMETYPE as CAP_MIMETYPE
+from crisis.public.page import site_name
 
 ATOM = "application/atom+xml"
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -30,10 +31,6 @@ def _base() -> str:
 
 def _seconds(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(microsecond=0)
-
-
-def _site_name() -> str:
-    return current_app.config.get("PUBLIC_SITE_NAME") or gettext("Crisis information")
 
 
 def _serialise(feed: FeedGenerator, links: dict[str, dict[str, str]]) -> bytes:
@@ -53,7 +50,7 @@ def _feed(path: str, title: str, rows) -> FeedGenerator:
     feed = FeedGenerator()
     feed.id(f"{_base()}{path}")
     feed.title(title)
-    feed.author(name=_site_name())
+    feed.author(name=site_name())
     feed.link(href=f"{_base()}/", rel="alternate", type="text/html")
     feed.link(href=f"{_base()}{path}", rel="self", type=ATOM)
     feed.language(current_app.config["BABEL_DEFAULT_LOCALE"])
@@ -67,7 +64,7 @@ def render_updates_feed() -> Rendered:
     by_id = {p.id: p for p, _, _ in rows}
     links: dict[str, dict[str, str]] = {}
     with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):
-        feed = _feed("/feed.atom", f"{_site_name()}: {gettext('Current situation')}", rows)
+        feed = _feed("/feed.atom", f"{site_name()}: {gettext('Current situation')}", rows)
         for post, message, incident in rows:
             entry = feed.add_entry(order="append")
             url = update_url(incident, message.id)
@@ -97,7 +94,7 @@ def render_cap_feed() -> Rendered:
     rows = data.live_cap_posts(FEED_SIZE)
     links: dict[str, dict[str, str]] = {}
     with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):
-        feed = _feed("/cap.atom", f"{_site_name()}: CAP", rows)
+        feed = _feed("/cap.atom", f"{site_name()}: CAP", rows)
         for post, message, incident in rows:
             entry = feed.add_entry(order="append")
             cap_url = f"{_base()}/cap/{message.id}.xml"

@@ -12,12 +12,13 @@ import hashlib
 import json
 from datetime import datetime
 
-from flask import Response, current_app, render_template, request, send_from_directory, session, url_for
+from flask import Response, current_app, render_template, request, send_from_directory, session
 from flask_babel import force_locale, format_datetime, gettext
 
 from crisis.messages.texts import update_url
 from crisis.public import bp, data
 from crisis.public.cache import Rendered, public_cache
+from crisis.public.page import page_context
 
 HTML = "text/html"
 
@@ -79,29 +80,11 @@ def kind_label(kind: str) -> str:
     return labels.get(kind, gettext("Update"))
 
 
-def _link(lang: str):
-    default = current_app.config["BABEL_DEFAULT_LOCALE"]
-
-    def link(endpoint: str, **values) -> str:
-        if lang != default:
-            values["lang"] = lang
-        return url_for(endpoint, **values)
-
-    return link
-
-
 def _html(template: str, lang: str, marker: tuple, *, status: int = 200, **context) -> Rendered:
-    config = current_app.config
-    other = [code for code in config["LANGUAGES"] if code != lang]
     with force_locale(lang):
         body = render_template(
             template,
-            lang=lang,
-            other_languages=other,
-            version=data.version_of(marker),
-            poll_seconds=config["PUBLIC_POLL_SECONDS"],
-            site_name=config.get("PUBLIC_SITE_NAME") or gettext("Crisis information"),
-            link=_link(lang),
+            **page_context(lang, data.version_of(marker)),
             when=when,
             kind_label=kind_label,
             **context,

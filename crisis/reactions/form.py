@@ -15,7 +15,7 @@ import logging
 
 import sqlalchemy as sa
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
-from flask_babel import force_locale, gettext
+from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
@@ -25,6 +25,7 @@ from crisis.extensions import db, limiter
 from crisis.models import Incident, IncidentStatus
 from crisis.public.cache import public_cache
 from crisis.public.data import version_of
+from crisis.public.page import page_context
 from crisis.reactions import ingest
 
 log = logging.getLogger(__name__)
@@ -63,21 +64,10 @@ def _open_incident(slug: str) -> Incident | None:
 
 
 def _page(template: str, lang: str, status: int = 200, **context):
-    config = current_app.config
-    default = config["BABEL_DEFAULT_LOCALE"]
-
-    def link(endpoint: str, **values) -> str:
-        if lang != default:
-            values["lang"] = lang
-        return url_for(endpoint, **values)
-
+    version = version_of(public_cache().current_marker(current_app))
     with force_locale(lang):
-        body = render_template(
-            template, lang=lang, other_languages=[c for c in config["LANGUAGES"] if c != lang],
-            version=version_of(public_cache().current_marker(current_app)),
-            poll_seconds=config["PUBLIC_POLL_SECONDS"],
-            site_name=config.get("PUBLIC_SITE_NAME") or gettext("Crisis information"),
-            link=link, max_text=MAX_TEXT, **context)
+        body = render_template(template, **page_context(lang, version), max_text=MAX_TEXT,
+                               **context)
     # Private and never stored: the page holds this session's CSRF token.
     return body, status, {"Cache-Control": "no-store", "Content-Type": "text/html; charset=utf-8"}
 

@@ -24,6 +24,7 @@ from crisis import audit
 from crisis.extensions import db
 from crisis.models import Area, Subscriber, SubscriberStatus, VerificationCode
 from crisis.models.types import utcnow
+from crisis.public.page import site_name
 from crisis.subscriptions import setting
 from crisis.tasks.enqueue import after_commit
 
@@ -267,10 +268,6 @@ def match_areas(text: str) -> list[Area] | None:
 
 
 # --- texts -------------------------------------------------------------------------------------
-
-
-def site_name() -> str:
-    return current_app.config.get("PUBLIC_SITE_NAME") or gettext("Crisis information")
 
 
 def sms_number() -> str | None:

@@ -38,6 +38,7 @@ from crisis.auth.permissions import requires
 from crisis.csv_safe import to_csv
 from crisis.extensions import db, limiter
 from crisis.models import Area, Reaction, SmsRecipient, Subscriber, SubscriberStatus, VerificationCode
+from crisis.public.page import language_link, page_context
 from crisis.subscriptions import areas as area_rules
 from crisis.subscriptions import bp, phones, privacy, service, setting
 from crisis.subscriptions.forms import LANGUAGE_NAMES, ConfirmForm, StopForm, SubscribeForm
@@ -66,17 +67,6 @@ def _language() -> str:
     return current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
-def _link(lang: str):
-    default = current_app.config["BABEL_DEFAULT_LOCALE"]
-
-    def link(endpoint: str, **values: Any) -> str:
-        if lang != default:
-            values["lang"] = lang
-        return url_for(endpoint, **values)
-
-    return link
-
-
 def _version() -> str:
     """The public pages' change marker: their script then only says "newer information" here."""
     from crisis.public.cache import public_cache
@@ -86,16 +76,10 @@ def _version() -> str:
 
 
 def _page(template: str, lang: str, status: int = 200, **context: Any) -> Response:
-    config = current_app.config
     with force_locale(lang):
         html = render_template(
             template,
-            lang=lang,
-            other_languages=[code for code in config["LANGUAGES"] if code != lang],
-            version=_version(),
-            poll_seconds=config["PUBLIC_POLL_SECONDS"],
-            site_name=service.site_name(),
-            link=_link(lang),
+            **page_context(lang, _version()),
             # "update": the public script announces news instead of reloading (and emptying) a form.
             page="update",
             sms_number=service.sms_number(),
@@ -192,7 +176,7 @@ def subscribe():
             else:
                 reason = _send_code(phone, "subscribe", choice["areas"], choice["language"])
                 if reason is None:
-                    return redirect(_link(lang)("subscriptions.confirm"), 303)
+                    return redirect(language_link(lang)("subscriptions.confirm"), 303)
                 refusal = _refusal(reason)
     status = 429 if refusal else (422 if request.method == "POST" else 200)
     return _page("public/subscribe.html", lang, status=status, form=form, areas=areas,
@@ -233,7 +217,7 @@ def stop():
             else:
                 reason = _send_code(phone, "stop", [], lang)
                 if reason is None:
-                    return redirect(_link(lang)("subscriptions.confirm"), 303)
+                    return redirect(language_link(lang)("subscriptions.confirm"), 303)
                 refusal = _refusal(reason)
     status = 429 if refusal else (422 if request.method == "POST" else 200)
     return _page("public/subscribe_stop.html", lang, status=status, form=form, refusal=refusal)
@@ -245,7 +229,7 @@ def confirm():
     lang = _language()
     pending = session.get(SESSION_KEY)
     if not isinstance(pending, dict):
-        return redirect(_link(lang)("subscriptions.subscribe"))
+        return redirect(language_link(lang)("subscriptions.subscribe"))
     error = None
     with force_locale(lang):
         form = ConfirmForm()

@@ -1,3 +1,11 @@
 """Celery tasks. Each takes ids, is safe to run twice, and is enqueued only after commit."""
 
-from crisis.tasks import housekeeping, publish, reactions, sms, snapshot, sweeps  # noqa: F401
+from crisis.tasks import (  # noqa: F401
+    drills,
+    housekeeping,
+    publish,
+    reactions,
+    sms,
+    snapshot,
+    sweeps,
+)

@@ -28,7 +28,7 @@ from crisis.models import (
     SmsRecipient,
 )
 from crisis.models.types import utcnow
-from crisis.tasks import drills, publish, sms
+from crisis.tasks import publish, sms
 from crisis.tasks.enqueue import send
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,6 @@ def sweep() -> dict[str, int]:
         "reconciled": reconcile_deliveries(),
         "sms_batches": redrive_sms(),
         "sms_reconciled": reconcile_recipients(),
-        "injects": drills.play_due_injects(),
     }
 
 

@@ -160,3 +160,15 @@ def test_an_inject_left_playing_by_a_dead_worker_is_played_again(app, logged_in,
         assert db.session.get(DrillInject, abandoned.id).state is InjectState.played
         assert db.session.get(DrillInject, busy.id).state is InjectState.playing
         assert abandoned.id in sent and busy.id not in sent
+
+
+def test_beat_plays_injects_as_a_task_of_their_own(app):
+    """Not inside the sweep, where a slow sandbox would hold up scheduled messages and retries."""
+    from crisis.tasks import sweeps
+
+    celery = app.extensions["celery"]
+    entry = celery.conf.beat_schedule["drill-injects"]
+    assert entry["task"] in celery.tasks
+    assert entry["schedule"].total_seconds() == float(app.config["SWEEP_SECONDS"])
+    with app.app_context():
+        assert "injects" not in sweeps.sweep()

@@ -119,7 +119,8 @@ class Topology:
     workers: list[tuple[str, int]] = field(
         default_factory=lambda: [("publish,default", 4), ("bulk", 4)])
     beat: bool = True
-    web_processes: int = 1  # gunicorn -w: Socket.IO clients connect by WebSocket, any process holds one
+    # gunicorn -w. Past 1, Socket.IO clients must use WebSocket: polling needs a sticky proxy.
+    web_processes: int = 1
     sandbox_settings: dict[str, object] = field(default_factory=dict)
     settings: dict[str, object] = field(default_factory=dict)
     processes: dict[str, Process] = field(default_factory=dict)
@@ -173,9 +174,9 @@ class Topology:
             raise RuntimeError(f"crisis db upgrade failed:\n{upgrade.stderr[-3000:]}")
         self._process("sandbox", [str(BIN / "crisis"), "sandbox", "--port", str(self.sandbox_port),
                                   "--console-url", self.web_url])
-        self._process("web", [str(BIN / "gunicorn"), "-w", str(self.web_processes), "--threads", "32", "-b",
-                              f"127.0.0.1:{self.web_port}", "--timeout", "120",
-                              "crisis.wsgi:app"])
+        self._process("web", [str(BIN / "gunicorn"), "-w", str(self.web_processes),
+                              "--threads", "32", "-b", f"127.0.0.1:{self.web_port}",
+                              "--timeout", "120", "crisis.wsgi:app"])
         for index, (queues, concurrency) in enumerate(self.workers):
             self.start_worker(index, queues, concurrency)
         if self.beat:

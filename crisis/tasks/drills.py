@@ -30,43 +30,39 @@ log = logging.getLogger(__name__)
 PLAY_LEASE = timedelta(minutes=5)
 
 
+def _claimable(now):
+    """Pending, or left `playing` by a worker that died (its lease is over): played again."""
+    return sa.or_(DrillInject.state == InjectState.pending,
+                  sa.and_(DrillInject.state == InjectState.playing,
+                          sa.or_(DrillInject.claimed_at.is_(None),
+                                 DrillInject.claimed_at < now - PLAY_LEASE)))
+
+
 @shared_task(name="crisis.tasks.drills.play_due_injects", ignore_result=True)
 def play_due_injects(limit: int = 200) -> int:
-    release_abandoned()
-    due = list(db.session.scalars(
-        sa.select(DrillInject.id).join(Incident).where(
-            DrillInject.state == InjectState.pending, DrillInject.due_at <= utcnow(),
+    now = utcnow()
+    due = db.session.execute(
+        sa.select(DrillInject.id, DrillInject.state).join(Incident).where(
+            _claimable(now), DrillInject.due_at <= now,
             Incident.mode == IncidentMode.drill, Incident.ended_at.is_(None),
             Incident.injects_paused.is_(False))
-        .order_by(DrillInject.due_at).limit(limit)))
+        .order_by(DrillInject.due_at).limit(limit)).all()
     played = 0
-    for inject_id in due:
+    for inject_id, state in due:
+        # Claimed by a conditional update: two sweeps never play the same inject at once.
         claimed = db.session.execute(
-            sa.update(DrillInject).where(DrillInject.id == inject_id,
-                                         DrillInject.state == InjectState.pending)
+            sa.update(DrillInject).where(DrillInject.id == inject_id, _claimable(utcnow()))
             .values(state=InjectState.playing, claimed_at=utcnow())
             .execution_options(synchronize_session=False)
         ).rowcount
         db.session.commit()
-        if claimed:
-            played += play(db.session.get(DrillInject, inject_id, populate_existing=True))
+        if not claimed:
+            continue
+        if state is InjectState.playing:
+            log.warning("drill inject %s was left playing by a worker that died: played again",
+                        inject_id)
+        played += play(db.session.get(DrillInject, inject_id, populate_existing=True))
     return played
-
-
-def release_abandoned() -> int:
-    """Injects a dead worker left `playing` go back to `pending`: played again, never lost."""
-    released = db.session.execute(
-        sa.update(DrillInject)
-        .where(DrillInject.state == InjectState.playing,
-               sa.or_(DrillInject.claimed_at.is_(None),
-                      DrillInject.claimed_at < utcnow() - PLAY_LEASE))
-        .values(state=InjectState.pending, claimed_at=None)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    db.session.commit()
-    if released:
-        log.warning("%d drill inject(s) left playing by a worker that died: played again", released)
-    return released
 
 
 def play(inject: DrillInject) -> int:

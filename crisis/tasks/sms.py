@@ -165,7 +165,7 @@ def sms_send_batch(message_id: int, recipient_ids: list[int]) -> None:
     # A provider call is mostly waiting: a few threads per batch keep the rate up without more
     # processes. Each row is still claimed, sent and recorded on its own, in its own transaction.
     threads = int(app.config["SMS_SEND_THREADS"])
-    lanes = [todo[start::threads] for start in range(threads) if todo[start::threads]]
+    lanes = [todo[start::threads] for start in range(min(threads, len(todo)))]
     with ThreadPoolExecutor(max_workers=threads) as pool:
         for future in [pool.submit(send_lane, lane) for lane in lanes]:
             future.result()
@@ -173,8 +173,9 @@ def sms_send_batch(message_id: int, recipient_ids: list[int]) -> None:
 
 
 # Built once: on the send path, constructing a statement costs more than running it.
+_RECIPIENTS = SmsRecipient.__table__
 _CLAIM = (
-    sa.update(SmsRecipient.__table__)
+    sa.update(_RECIPIENTS)
     .where(SmsRecipient.id == sa.bindparam("b_recipient"),
            SmsRecipient.state == RecipientState.queued,
            sa.or_(SmsRecipient.next_attempt_at.is_(None),
@@ -237,9 +238,8 @@ def _record(conn: sa.Connection, recipient_id: int, values: dict) -> None:
     columns = tuple(sorted(values))
     statement = _RECORDS.get(columns)
     if statement is None:
-        table = SmsRecipient.__table__
         statement = _RECORDS[columns] = (
-            sa.update(table).where(table.c.id == sa.bindparam("b_recipient"))
+            sa.update(_RECIPIENTS).where(_RECIPIENTS.c.id == sa.bindparam("b_recipient"))
             .values({name: sa.bindparam(f"v_{name}") for name in columns}))
     conn.execute(statement, {"b_recipient": recipient_id,
                              **{f"v_{name}": value for name, value in values.items()}})

@@ -314,8 +314,9 @@
     const mine = ++generation;
     const arrived = arrivedDuringLoad = new Map();
     const result = await api("GET", `/incidents/${incidentId}/reactions?${query({ limit: PAGE })}`);
-    if (mine !== generation || !result.ok) return;
-    arrivedDuringLoad = null;
+    if (mine !== generation) return;
+    arrivedDuringLoad = null; // also when the load failed: nothing is collected until the next one
+    if (!result.ok) return;
     Object.assign(users, result.data.users || {});
     list.replaceChildren();
     nodes.clear();

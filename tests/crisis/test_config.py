@@ -147,12 +147,7 @@ def test_importing_creates_no_app_and_no_files(tmp_path):
     instance = tmp_path / "instance"
     work = tmp_path / "cwd"
     work.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRISIS_")}
-    env.update(
-        CRISIS_INSTANCE_PATH=str(instance),
-        PYTHONDONTWRITEBYTECODE="1",
-        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-    )
+    env = _clean_env(instance, PYTHONDONTWRITEBYTECODE="1")
     default_instance = ROOT / "instance"
     before = _listing(default_instance)
     result = subprocess.run(
@@ -170,6 +165,16 @@ def test_importing_creates_no_app_and_no_files(tmp_path):
     assert not instance.exists(), "importing crisis created the instance folder"
     assert list(work.iterdir()) == [], "importing crisis wrote into the working directory"
     assert _listing(default_instance) == before
+
+
+def _clean_env(instance: Path, **extra: str) -> dict[str, str]:
+    """This environment without CRISIS_ settings, the project importable, `instance` as the
+    instance folder: what a new process on this checkout starts from."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRISIS_")}
+    env.update(CRISIS_INSTANCE_PATH=str(instance),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+               **extra)
+    return env
 
 
 def _listing(folder: Path) -> dict[str, float] | None:
@@ -217,9 +222,7 @@ def test_the_embedded_pool_runs_tasks_under_its_own_celery_app(factory):
 
 def test_the_web_process_freezes_what_startup_built(tmp_path):
     """Full collections skip the app's long-lived objects: no ~100 ms pause of every thread."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRISIS_")}
-    env.update(CRISIS_INSTANCE_PATH=str(tmp_path / "instance"),
-               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    env = _clean_env(tmp_path / "instance")
     probe = ("import gc; import crisis.wsgi; gc.collect(); "
              "print(gc.get_freeze_count(), len(gc.get_objects()))")
     result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from crisis.extensions import db
@@ -29,6 +30,16 @@ def _start(client, app, mode="drill"):
         return db.session.scalar(sa.select(Incident.id).order_by(Incident.id.desc()))
 
 
+@pytest.fixture
+def drill(app, logged_in):
+    """An editor's client, the editor, and a drill started from the fire runbook."""
+    client, user = logged_in("editor")
+    with app.app_context():
+        seed_areas()
+        db.session.commit()
+    return client, user, _start(client, app)
+
+
 def test_start_a_drill_from_a_runbook(app, logged_in):
     client, _ = logged_in("editor")
     with app.app_context():
@@ -54,12 +65,8 @@ def test_start_a_drill_from_a_runbook(app, logged_in):
     assert templates["templates"] and all("body" in t for t in templates["templates"])
 
 
-def test_unfilled_placeholders_are_refused(app, logged_in):
-    client, user = logged_in("editor")
-    with app.app_context():
-        seed_areas()
-        db.session.commit()
-    incident_id = _start(client, app)
+def test_unfilled_placeholders_are_refused(app, drill):
+    _, user, incident_id = drill
     with app.app_context():
         incident = db.session.get(Incident, incident_id)
         author = db.session.get(User, user.id)
@@ -73,12 +80,8 @@ def test_unfilled_placeholders_are_refused(app, logged_in):
             raise AssertionError("a message with placeholders was submitted")
 
 
-def test_checklist_pause_inject_stop_and_report(app, logged_in):
-    client, _ = logged_in("editor")
-    with app.app_context():
-        seed_areas()
-        db.session.commit()
-    incident_id = _start(client, app)
+def test_checklist_pause_inject_stop_and_report(app, drill):
+    client, _, incident_id = drill
     token = csrf_token(client, f"/console/incidents/{incident_id}")
     checklist = client.get(f"/console/incidents/{incident_id}/checklist.json").get_json()
     first = checklist["items"][0]
@@ -109,15 +112,11 @@ def test_checklist_pause_inject_stop_and_report(app, logged_in):
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
 
 
-def test_an_inject_that_fails_to_play_goes_back_to_pending(app, logged_in, monkeypatch):
+def test_an_inject_that_fails_to_play_goes_back_to_pending(app, drill, monkeypatch):
     """Whatever fails while playing (here the database), the inject is tried again later."""
     from crisis.tasks import drills
 
-    client, _ = logged_in("editor")
-    with app.app_context():
-        seed_areas()
-        db.session.commit()
-    incident_id = _start(client, app)
+    _, _, incident_id = drill
     with app.app_context():
         inject = db.session.scalars(sa.select(DrillInject).where(
             DrillInject.incident_id == incident_id)).first()
@@ -131,7 +130,7 @@ def test_an_inject_that_fails_to_play_goes_back_to_pending(app, logged_in, monke
         assert db.session.get(DrillInject, inject.id).state is InjectState.pending
 
 
-def test_an_inject_left_playing_by_a_dead_worker_is_played_again(app, logged_in, monkeypatch):
+def test_an_inject_left_playing_by_a_dead_worker_is_played_again(app, drill, monkeypatch):
     """A worker killed mid-play leaves its inject `playing`: once the lease is over, the sweep
     plays it again; an inject another worker is playing right now is left to that worker."""
     from datetime import timedelta
@@ -139,11 +138,7 @@ def test_an_inject_left_playing_by_a_dead_worker_is_played_again(app, logged_in,
     from crisis.models.types import utcnow
     from crisis.tasks import drills
 
-    client, _ = logged_in("editor")
-    with app.app_context():
-        seed_areas()
-        db.session.commit()
-    incident_id = _start(client, app)
+    _, _, incident_id = drill
     with app.app_context():
         abandoned, busy = db.session.scalars(sa.select(DrillInject).where(
             DrillInject.incident_id == incident_id).order_by(DrillInject.id).limit(2)).all()

@@ -48,12 +48,15 @@ class PublicCache:
         self._checked = 0.0
         self.max_entries = max_entries
 
-    def marker(self) -> tuple:
-        """The current change marker, asked of the database at most every PUBLIC_CHECK_SECONDS."""
+    def marker(self, *, fresh: bool = False) -> tuple:
+        """The current change marker, asked of the database at most every PUBLIC_CHECK_SECONDS.
+
+        `fresh` asks the database now: entries rendered under the same marker stay valid.
+        """
         interval = float(current_app.config["PUBLIC_CHECK_SECONDS"])
         now = time.monotonic()
         marker = self._marker
-        if marker is None or now - self._checked >= interval:
+        if fresh or marker is None or now - self._checked >= interval:
             marker = data.change_marker()
             with self._lock:
                 if marker != self._marker:

@@ -56,8 +56,10 @@ def write(app: Flask, *, force: bool = False) -> Path | None:
     """Write the snapshot if the public content changed since the last one; return its folder."""
     target = snapshot_dir(app)
     with app.app_context(), _locked(target):
-        public_cache().invalidate()  # render from the database as it is now, not from memory
-        marker = data.change_marker()
+        # The database as it is now, not the marker of up to PUBLIC_CHECK_SECONDS ago; pages
+        # cached under that same marker are still right, so they are kept (in the embedded
+        # process they are the web's).
+        marker = public_cache().marker(fresh=True)
         version = data.version_of(marker)
         if not force and current_version(target) == version:
             return None

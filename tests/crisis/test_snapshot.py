@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from crisis.extensions import db
 from crisis.models import Message
-from crisis.public import snapshot
+from crisis.public import data, snapshot
 from tests.conftest import patch_task
 from tests.crisis.test_public_pages import fresh_pages, make_area, make_incident, publish
 
@@ -100,6 +100,27 @@ def test_snapshot_is_swapped_in_atomically(fresh, target, content):
     assert len(siblings) == 3 and target.name in siblings
     withdrawn = target / "incidents" / content["slug"] / "updates" / str(content["update"]) / "index.html"
     assert "De rook trekt weg." not in withdrawn.read_text()
+
+
+def test_snapshot_reads_the_database_now_and_keeps_what_is_still_right(fresh, client, target,
+                                                                       content, monkeypatch):
+    """A change committed elsewhere is in the snapshot at once; the pages it did not change stay cached."""
+    from crisis.models import Incident
+
+    monkeypatch.setitem(fresh.config, "PUBLIC_CHECK_SECONDS", 3600)
+    client.set_cookie(fresh.config["SESSION_COOKIE_NAME"], "not-a-session")  # past the fast path
+    assert "Brand Industrieweg" in client.get("/").get_data(as_text=True)
+    with fresh.app_context(), db.engine.begin() as conn:  # as another process would: no event here
+        conn.execute(sa.update(Incident).where(Incident.slug == content["slug"])
+                     .values(title="Grote brand Industrieweg"))
+    snapshot.write(fresh)
+    assert "Grote brand Industrieweg" in (target / "index.html").read_text()
+
+    loads = []
+    load_incidents = data.load_incidents
+    monkeypatch.setattr(data, "load_incidents", lambda **kw: loads.append(kw) or load_incidents(**kw))
+    snapshot.write(fresh, force=True)  # nothing changed since the last one
+    assert len(loads) == 1  # the snapshot's list of pages; every page came from the cache
 
 
 def test_a_real_directory_in_the_way_is_replaced(fresh, target, content):

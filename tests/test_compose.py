@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import warnings
 from pathlib import Path
 
 import click
@@ -19,7 +20,12 @@ def _resolve(args: list[str]) -> click.Context:
     ctx = main.make_context("crisis", list(args), resilient_parsing=False)
     command: click.Command = main
     while isinstance(command, click.Group):
-        name, sub, rest = command.resolve_command(ctx, ctx.protected_args + ctx.args)
+        with warnings.catch_warnings():
+            # Click 8 keeps a group's command name apart in protected_args (deprecated for 9,
+            # where `args` will hold it); the pin is <9.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            words = ctx.protected_args + ctx.args
+        name, sub, rest = command.resolve_command(ctx, words)
         ctx = sub.make_context(name, rest, parent=ctx)
         command = sub
     return ctx

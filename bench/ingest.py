@@ -5,7 +5,7 @@ Each step sends --seconds worth of webhooks at one rate (open loop: each request
 scheduled time, from --processes x --threads senders), each signed the way Twilio signs them
 (the app accepts the sandbox's auth token because the topology sets SANDBOX_URL) and sent from a
 number that got the incident's SMS, so it is attached to that incident. A real python-socketio
-client, logged in and joined to the incident's room, times webhook -> `reaction.created`.
+client, logged in and joined to the incident's room, times webhook -> the reaction in a `reactions.created` batch.
 
 A rate is sustained when every webhook was answered 200, the senders kept to the schedule
 (>= 95% of the rate), every webhook was stored exactly once and its event arrived. A ladder of
@@ -226,7 +226,7 @@ class Listener:
         self.duplicates = 0
         self.lock = threading.Lock()
         self.client = socketio.Client(reconnection=True)
-        self.client.on("reaction.created", self._on_reaction, namespace="/console")
+        self.client.on("reactions.created", self._on_batch, namespace="/console")
         self.client.connect(base, namespaces=["/console"], transports=["websocket"],
                             headers={"Cookie": f"session={http.cookies['session']}"}, wait_timeout=30)
         joined = self.client.call("join", {"incident_id": incident_id}, namespace="/console",
@@ -234,16 +234,17 @@ class Listener:
         if not joined.get("ok"):
             raise RuntimeError(f"could not join the incident's room: {joined}")
 
-    def _on_reaction(self, data):
+    def _on_batch(self, batch):
         now = time.time()
-        match = TOKEN.search(data.get("text") or "")
-        if match:
-            token = int(match.group(1))
-            with self.lock:
-                if token in self.received:
-                    self.duplicates += 1
-                else:
-                    self.received[token] = now
+        for reaction in batch.get("reactions") or []:
+            match = TOKEN.search(reaction.get("text") or "")
+            if match:
+                token = int(match.group(1))
+                with self.lock:
+                    if token in self.received:
+                        self.duplicates += 1
+                    else:
+                        self.received[token] = now
 
     def close(self):
         self.client.disconnect()

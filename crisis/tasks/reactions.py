@@ -70,11 +70,11 @@ CLUSTER_EVENT_SECONDS = 0.5  # `cluster.updated` at most this often per cluster 
 class _Enqueue:
     """`process_reaction` for a stored reaction, sent after commit (crisis.tasks.enqueue).
 
-    With Redis, a reaction whose incident already has a processing task waiting in the queue
-    sends none: that task drains every waiting reaction of the incident, and it clears the mark
-    before it reads them, so nothing stored before the mark was seen is left behind. At a hundred
-    reactions a second this saves most of the webhook's time (a Celery send costs more than the
-    database insert).
+    With Redis, a reaction whose incident already has a processing task on its way, or a worker
+    draining it, sends none: the drainer clears the mark before it reads each batch, so nothing
+    stored before the mark was seen is left behind. At a hundred reactions a second this keeps
+    the tasks to about one per batch (each costs a Celery send in the webhook and a dispatch in
+    the worker, more than the database insert).
     """
 
     def apply_async(self, args, **options) -> None:
@@ -135,14 +135,14 @@ def process_reaction(self, reaction_id: int) -> None:
             _process_inbox(reaction)
         return
     incident_id = reaction.incident_id
-    db.session.rollback()  # end the read: what follows reads afresh, after the mark is cleared
-    # Cleared even when this reaction was processed by another batch: later reactions of the
-    # incident may have counted on this task (see _Enqueue).
-    _clear_pending(incident_id)
+    db.session.rollback()  # end the read: each batch reads afresh, after clearing the mark
     while True:
         lock = _take_lock(incident_id)
         if lock is False:
-            return  # another worker drains this incident, and looks again after it lets go
+            # Another worker drains this incident. The mark stays set: the holder clears it
+            # before its next batch, which reads what this task was sent for, and it looks
+            # again after letting go. (Cleared here, it would invite a new task per webhook.)
+            return
         try:
             _drain(self, incident_id, lock)
         finally:
@@ -199,6 +199,9 @@ def _drain(task, incident_id: int, lock) -> None:
 def _drain_batches(task, incident_id: int, lock, news: _ClusterNews) -> None:
     attempt = 0
     while True:
+        # Before each read: a reaction stored after this point sends a task (see _Enqueue);
+        # one stored before it is in the read.
+        _clear_pending(incident_id)
         try:
             if not _process_incident(incident_id, news):
                 return
@@ -258,7 +261,8 @@ def _process_inbox(reaction: Reaction) -> None:
     reaction.processed_at = utcnow()
     db.session.flush()
     # The inbox belongs to the whole team: every console hears of it.
-    live.after_commit("reaction.created", ingest.reaction_json(reaction))
+    live.after_commit("reactions.created", {"incident_id": None,
+                                            "reactions": [ingest.reaction_json(reaction)]})
     db.session.commit()
 
 
@@ -332,10 +336,11 @@ def _process_incident(incident_id: int, news: _ClusterNews | None = None) -> int
         reaction.processed_at = now
     db.session.flush()
 
-    for reaction in waiting:
-        row = rows[keys[reaction.id]]
-        live.after_commit("reaction.created", ingest.reaction_json(reaction, row.label),
-                          incident_id=incident_id)
+    # One event for the whole batch: each event costs a Redis publish here and a relay to every
+    # socket in the web process, which at a hundred reactions a second is most of its work.
+    live.after_commit("reactions.created", {"incident_id": incident_id, "reactions": [
+        ingest.reaction_json(reaction, rows[keys[reaction.id]].label) for reaction in waiting]},
+        incident_id=incident_id)
     for key, row in rows.items():
         if news is None or news.due(row.id):
             payload = ingest.cluster_json(row, open_count=open_now[key])

@@ -771,7 +771,8 @@
   fillCategoryFilter();
   const socket = window.crisisSocket;
   if (socket) {
-    socket.on("reaction.created", (r) => queueReaction(r, true));
+    // New reactions come in batches (one event per batch the worker processed).
+    socket.on("reactions.created", (batch) => batch.reactions.forEach((r) => queueReaction(r, true)));
     socket.on("reaction.updated", (r) => queueReaction(r, false));
     socket.on("cluster.updated", queueCluster);
     socket.on("spike.detected", onSpike);

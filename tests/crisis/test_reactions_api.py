@@ -184,11 +184,24 @@ def test_processing_classifies_clusters_and_is_idempotent(app, world, emitted):
         assert cluster.count == 4 and cluster.open_count == 4
         assert "kraanwater" in cluster.label and cluster.series[-1] == 4
         assert rows[0].triggers["category"]
-    created = [p for e, p, _ in emitted if e == "reaction.created"]
+    created = [r for e, p, _ in emitted if e == "reactions.created" for r in p["reactions"]]
     assert sorted(p["id"] for p in created) == sorted(ids)
     assert all(p["cluster_label"] == cluster.label and p["category"] == "question" for p in created)
     assert {i for e, _, i in emitted} == {world["incident"]}
     assert "author_ref" not in created[0]
+
+
+def test_a_batch_is_announced_in_one_event(app, world, emitted):
+    """Reactions processed together reach the consoles as one `reactions.created`, in order."""
+    with app.app_context():
+        incident = db.session.get(Incident, world["incident"])
+        ids = [ingest.ingest_form(incident, text, "Anna", f"b{i}") for i, text in enumerate(QUESTIONS)]
+        db.session.commit()
+    process(app, ids[0])
+    batches = [p for e, p, _ in emitted if e == "reactions.created"]
+    assert len(batches) == 1
+    assert [r["id"] for r in batches[0]["reactions"]] == ids
+    assert batches[0]["incident_id"] == world["incident"]
 
 
 def test_a_spike_is_announced_once(app, world, emitted):
@@ -402,8 +415,8 @@ class FakeRedis:
 
 
 def test_one_waiting_task_per_incident_drains_all(app, world, monkeypatch):
-    """With Redis, reactions of an incident that already has a task waiting send none; the task
-    clears the mark before it reads, so every reaction is processed."""
+    """With Redis, reactions of an incident that already has a task waiting (or a drainer) send
+    none; the drainer clears the mark before each read, so every reaction is processed."""
     from crisis.tasks import reactions as tasks
 
     fake, sent = FakeRedis(), []
@@ -426,13 +439,19 @@ def test_one_waiting_task_per_incident_drains_all(app, world, monkeypatch):
         third = ingest.ingest_form(db.session.get(Incident, world["incident"]), QUESTIONS[2], "", "w4")
         db.session.commit()
     assert sent[-1] == third  # the mark was cleared: the next reaction sends its own task
-    # Another worker holds the incident's processing lock: this task leaves the work to it.
+    # Another worker holds the incident's processing lock: this task leaves the work to it, and
+    # the mark to it as well, so the reactions that follow send no task of their own.
     fake.set(tasks.LOCK_KEY.format(world["incident"]), 1)
     process(app, third)
     assert _reaction(app, third).processed_at is None
+    with app.app_context():
+        fourth = ingest.ingest_form(db.session.get(Incident, world["incident"]), QUESTIONS[3], "", "w5")
+        db.session.commit()
+    assert sent[-1] == third
     fake.delete(tasks.LOCK_KEY.format(world["incident"]))
-    process(app, third)
-    assert _reaction(app, third).processed_at is not None
+    process(app, third)  # as the holder would: it clears the mark before each batch
+    assert _reaction(app, third).processed_at and _reaction(app, fourth).processed_at
+    assert tasks.PENDING_KEY.format(world["incident"]) not in fake.keys
 
 
 def test_the_sweep_redrives_what_was_left_waiting(app, world, monkeypatch):

@@ -96,6 +96,12 @@ class Socket:
                 return data
         raise AssertionError(f"no {event} matching within {timeout}s; saw {[n for n, _ in self.seen]}")
 
+    def wait_for_reaction(self, predicate, timeout: float = WAIT) -> dict:
+        """The first new reaction matching `predicate`, from the batches of `reactions.created`."""
+        batch = self.wait_for("reactions.created",
+                              lambda b: any(predicate(r) for r in b["reactions"]), timeout)
+        return next(r for r in batch["reactions"] if predicate(r))
+
     def close(self):
         self.client.disconnect()
 
@@ -207,8 +213,8 @@ def test_every_channel_reaches_the_console_classified_and_clustered(scene):
 
     events = {}
     for channel, text in QUESTIONS.items():
-        events[channel] = scene.socket.wait_for(
-            "reaction.created", lambda r, c=channel, t=text: r["channel"] == c and t in r["text"])
+        events[channel] = scene.socket.wait_for_reaction(
+            lambda r, c=channel, t=text: r["channel"] == c and t in r["text"])
     for channel, event in events.items():
         assert event["incident_id"] == scene.incident["id"]
         assert event["category"] == "question", (channel, event)
@@ -226,7 +232,7 @@ def test_every_channel_reaches_the_console_classified_and_clustered(scene):
 
 def test_facebook_edits_and_removals_follow_the_comment(scene):
     added = scene.inject(channel="facebook", text="Waar kan ik water halen?", post_id=scene.posts["facebook"])
-    first = scene.socket.wait_for("reaction.created", lambda r: "water halen" in r["text"])
+    first = scene.socket.wait_for_reaction(lambda r: "water halen" in r["text"])
     scene.inject(channel="facebook", verb="edited", comment_id=added["comment_id"],
                  text="Waar kan ik flessen water halen?")
     scene.socket.wait_for("reaction.updated", lambda r: r["id"] == first["id"] and "flessen" in r["text"])
@@ -242,7 +248,7 @@ def test_answers_go_out_on_the_reactions_own_channel(scene):
     scene.inject(channel="x", text="Tot wanneer geldt het kookadvies?", in_reply_to=scene.posts["x"])
     scene.poll_x_until(lambda: db.session.scalar(sa.select(sa.func.count()).select_from(Reaction)
                                                  .where(Reaction.channel == "x")))
-    created = {c: scene.socket.wait_for("reaction.created", lambda r, c=c: r["channel"] == c)
+    created = {c: scene.socket.wait_for_reaction(lambda r, c=c: r["channel"] == c)
                for c in ("sms", "facebook", "x")}
     for channel, reaction in created.items():
         response = scene.api.post(f"/api/v1/reactions/{reaction['id']}/reply",
@@ -320,7 +326,7 @@ def test_the_same_webhook_twice_is_stored_once(scene):
                                           "x-twitter-webhooks-signature": _sign_x(x_body)})
         assert response.status_code == 200, response.text
     for channel in ("sms", "facebook", "x"):
-        scene.socket.wait_for("reaction.created", lambda r, c=channel: r["channel"] == c)
+        scene.socket.wait_for_reaction(lambda r, c=channel: r["channel"] == c)
     rows = scene.reactions()
     assert sorted(r.channel.value for r in rows) == ["facebook", "sms", "x"]
     assert all(r.incident_id == scene.incident["id"] for r in rows)

@@ -103,7 +103,7 @@ def parse_args():
     parser.add_argument("--processes", type=int, default=4, help="sender processes")
     parser.add_argument("--threads", type=int, default=32, help="sender threads per process")
     parser.add_argument("--gunicorn-threads", type=int, default=32,
-                        help="gunicorn --threads (the topology's setting)")
+                        help="gunicorn --threads of the topology and of the bare endpoint")
     parser.add_argument("--worker-concurrency", type=int, default=4,
                         help="processes of the worker that runs process_reaction")
     parser.add_argument("--senders", type=int, default=500, help="phone numbers that got the SMS")
@@ -341,7 +341,8 @@ def main() -> None:
         settings["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, "pool_size": args.db_pool,
                                                  "max_overflow": 8}
     top = topology(workers=[("publish,default", args.worker_concurrency), ("bulk", 1)], beat=True,
-                   web_processes=args.web_processes, settings=settings)
+                   web_processes=args.web_processes, web_threads=args.gunicorn_threads,
+                   settings=settings)
     auth_token = sandbox_settings()["TWILIO_AUTH_TOKEN"]
     with top:
         if args.verbose:

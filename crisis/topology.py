@@ -121,6 +121,7 @@ class Topology:
     beat: bool = True
     # gunicorn -w. Past 1, Socket.IO clients must use WebSocket: polling needs a sticky proxy.
     web_processes: int = 1
+    web_threads: int = 32  # gunicorn --threads, as in docker-compose.yml
     sandbox_settings: dict[str, object] = field(default_factory=dict)
     settings: dict[str, object] = field(default_factory=dict)
     processes: dict[str, Process] = field(default_factory=dict)
@@ -175,7 +176,7 @@ class Topology:
         self._process("sandbox", [str(BIN / "crisis"), "sandbox", "--port", str(self.sandbox_port),
                                   "--console-url", self.web_url])
         self._process("web", [str(BIN / "gunicorn"), "-w", str(self.web_processes),
-                              "--threads", "32", "-b", f"127.0.0.1:{self.web_port}",
+                              "--threads", str(self.web_threads), "-b", f"127.0.0.1:{self.web_port}",
                               "--timeout", "120", "crisis.wsgi:app"])
         for index, (queues, concurrency) in enumerate(self.workers):
             self.start_worker(index, queues, concurrency)

@@ -62,6 +62,10 @@ PENDING_SECONDS = 10  # a queue backlog longer than this only costs extra (harml
 LOCK_KEY = "crisis:reactions:lock:{}"  # Redis: a worker is draining the incident
 LOCK_SECONDS = 60  # renewed after every batch; a crashed holder's lock frees itself
 CLUSTER_EVENT_SECONDS = 0.5  # `cluster.updated` at most this often per cluster while draining
+# After a batch that was not full, the drainer waits this long before it reads again. A batch
+# costs ~5 ms of fixed work (clusterer state, clusters, commit): read back to back at a few
+# hundred reactions a second, batches of 3 took a core; after 50 ms they hold ~20 reactions.
+COALESCE_SECONDS = 0.05
 
 
 # --------------------------------------------------------------------------- processing
@@ -203,10 +207,13 @@ def _drain_batches(task, incident_id: int, lock, news: _ClusterNews) -> None:
         # one stored before it is in the read.
         _clear_pending(incident_id)
         try:
-            if not _process_incident(incident_id, news):
+            processed = _process_incident(incident_id, news)
+            if not processed:
                 return
             attempt = 0
             _renew(lock)
+            if processed < BATCH:
+                time.sleep(COALESCE_SECONDS)  # the news went out already; let the next batch fill
         except (StaleDataError, sa.exc.IntegrityError):
             # Another worker saved the clusterer first (no Redis lock, or one that expired).
             attempt += 1

@@ -3,7 +3,9 @@ the inbox, and the processing task (classification, clusters, spikes) run in-pro
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -202,6 +204,24 @@ def test_a_batch_is_announced_in_one_event(app, world, emitted):
     assert len(batches) == 1
     assert [r["id"] for r in batches[0]["reactions"]] == ids
     assert batches[0]["incident_id"] == world["incident"]
+
+
+def test_the_drainer_lets_a_partial_batch_fill_before_reading_again(app, world, monkeypatch):
+    """A full batch is followed at once; after a partial one the drainer waits, so under load
+    the next read takes many reactions instead of the two or three that came meanwhile."""
+    from crisis.tasks import reactions as tasks
+
+    waits = []
+    monkeypatch.setattr(tasks, "BATCH", 2)
+    # The module's own `time` only: other threads of the session keep the real sleep.
+    monkeypatch.setattr(tasks, "time", SimpleNamespace(sleep=waits.append, monotonic=time.monotonic))
+    with app.app_context():
+        incident = db.session.get(Incident, world["incident"])
+        ids = [ingest.ingest_form(incident, text, "Anna", f"c{i}") for i, text in enumerate(QUESTIONS[:3])]
+        db.session.commit()
+    process(app, ids[0])
+    assert waits == [tasks.COALESCE_SECONDS]  # after the batch of one, not after the full one
+    assert all(_reaction(app, i).processed_at for i in ids)
 
 
 def test_a_spike_is_announced_once(app, world, emitted):

@@ -12,7 +12,7 @@ from channels.factory import sandbox_settings
 from crisis.extensions import db
 from crisis.models import IncidentMode, RecipientState, SmsRecipient
 from crisis.models.types import utcnow
-from crisis.webhooks import bp, signer
+from crisis.webhooks import autocommit, bp, signer
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,7 @@ def twilio_status():
     new_state = CALLBACK_STATES.get(update.status)
     if new_state is None:
         return "", 204
+    autocommit()
     if source == "drill":
         recipient = db.session.scalars(
             sa.select(SmsRecipient).where(SmsRecipient.provider_sid == update.message_sid)).first()
@@ -103,6 +104,7 @@ def twilio_inbound():
     if source != "drill" and is_keyword(inbound.body):
         handle_keyword(inbound)  # answers with a confirmation SMS of its own
     else:
+        autocommit()
         ingest_sms(inbound, source=source)
     db.session.commit()
     return sms_channel.empty_twiml(), 200, {"Content-Type": "application/xml"}

@@ -5,7 +5,8 @@ Each step sends --seconds worth of webhooks at one rate (open loop: each request
 scheduled time, from --processes x --threads senders), each signed the way Twilio signs them
 (the app accepts the sandbox's auth token because the topology sets SANDBOX_URL) and sent from a
 number that got the incident's SMS, so it is attached to that incident. A real python-socketio
-client, logged in and joined to the incident's room, times webhook -> the reaction in a `reactions.created` batch.
+client, logged in and joined to the incident's room, times webhook -> the reaction's arrival in a
+`reactions.created` batch.
 
 A rate is sustained when every webhook was answered 200, the senders kept to the schedule
 (>= 95% of the rate), every webhook was stored exactly once and its event arrived. A ladder of

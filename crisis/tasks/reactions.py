@@ -149,6 +149,11 @@ def process_reaction(self, reaction_id: int) -> None:
             return
         try:
             _drain(self, incident_id, lock)
+        except Exception:
+            # Tasks turned away by the lock left the mark to this drain: free it, so the next
+            # reaction sends a task instead of waiting for the sweep.
+            _clear_pending(incident_id)
+            raise
         finally:
             _let_go(lock)
         if lock is None or not _waiting(incident_id):

@@ -474,6 +474,30 @@ def test_one_waiting_task_per_incident_drains_all(app, world, monkeypatch):
     assert tasks.PENDING_KEY.format(world["incident"]) not in fake.keys
 
 
+def test_a_failed_drain_frees_the_pending_mark(app, world, monkeypatch):
+    """Tasks turned away while a drain ran left the mark to it: if it fails, the next reaction
+    must send a task of its own instead of waiting for the sweep."""
+    from crisis.tasks import reactions as tasks
+
+    fake, sent = FakeRedis(), []
+    monkeypatch.setattr(tasks, "_redis", lambda: fake)
+    patch_task(monkeypatch, app, tasks.process_reaction, lambda args, **kw: sent.append(args[0]))
+    with app.app_context():
+        first = ingest.ingest_form(db.session.get(Incident, world["incident"]), QUESTIONS[0], "", "f1")
+        db.session.commit()
+    assert sent == [first]
+
+    def broken(incident_id, news=None):
+        fake.set(tasks.PENDING_KEY.format(incident_id), 1)  # a webhook came, its task turned away
+        raise sa.exc.OperationalError("UPDATE", {}, Exception("database went away"))
+
+    monkeypatch.setattr(tasks, "_process_incident", broken)
+    with pytest.raises(sa.exc.OperationalError):
+        process(app, first)
+    assert tasks.PENDING_KEY.format(world["incident"]) not in fake.keys
+    assert tasks.LOCK_KEY.format(world["incident"]) not in fake.keys
+
+
 def test_the_sweep_redrives_what_was_left_waiting(app, world, monkeypatch):
     from crisis.tasks import reactions as tasks
 

@@ -14,6 +14,13 @@ csrf.exempt(bp)  # providers sign their requests; there is no browser session to
 limiter.exempt(bp)
 
 
+@bp.record_once
+def _install_lane(state) -> None:
+    from crisis.webhooks import lane
+
+    lane.install(state.app)
+
+
 @limiter.request_filter
 def _is_webhook() -> bool:
     # Exempt, and not even counted: the limiter's per-request bookkeeping costs a webhook ~1 ms.
@@ -47,7 +54,8 @@ def autocommit() -> None:
 
     For a webhook that reads, then writes one row (an INSERT that ignores a duplicate, a
     forward-only UPDATE): there is nothing to keep atomic, and a transaction costs two more
-    round trips to the database (BEGIN and COMMIT) on the busiest path.
+    round trips to the database (BEGIN and COMMIT) on the busiest path. Call it before the
+    request's first statement: the session's connection takes the setting when it is checked out.
     """
     db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 

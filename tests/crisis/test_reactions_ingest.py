@@ -396,6 +396,13 @@ def test_forged_unsigned_and_malformed_webhooks_are_refused(scene):
     response = requests.post(sms_url, data=incomplete, timeout=WAIT,
                              headers={"X-Twilio-Signature": _sign_twilio(sms_url, incomplete)})
     assert response.status_code == 400
+    # Bytes that are no form, and a form far larger than any Twilio sends: refused, never a 500.
+    for url in (sms_url, scene.base + "/webhooks/twilio/status"):
+        assert requests.post(url, data=b"Body=\xff\xfe", timeout=WAIT, headers={
+            "Content-Type": "application/x-www-form-urlencoded"}).status_code == 400
+        huge = {**params, "Body": "x" * 70_000}
+        assert requests.post(url, data=huge, timeout=WAIT, headers={
+            "X-Twilio-Signature": _sign_twilio(url, huge)}).status_code == 413
     # The form without its CSRF token, or with the honeypot filled: nothing stored either.
     url = f"{scene.base}/incidents/{scene.incident['slug']}/questions"
     assert requests.post(url, data={"text": "Zonder token"}, timeout=WAIT).status_code == 400

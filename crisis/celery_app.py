@@ -94,3 +94,16 @@ def celery_init_app(app: Flask) -> Celery:
     import crisis.tasks  # noqa: F401  (registers the shared tasks)
 
     return celery
+
+
+def schedule(app: Flask, name: str, task: str, seconds: float, *, expires: float | None = None) -> None:
+    """Add a periodic task to the app's beat, from the feature that owns it.
+
+    A run still queued after `expires` seconds (default: its period) is dropped: a later one does
+    the same work. No Celery (an app built without it): nothing to schedule.
+    """
+    celery = app.extensions.get("celery")
+    if celery is None:
+        return
+    celery.conf.beat_schedule[name] = {"task": task, "schedule": timedelta(seconds=seconds),
+                                       "options": {"expires": expires or seconds}}

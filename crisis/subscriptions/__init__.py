@@ -13,10 +13,11 @@ Settings (all overridable as CRISIS_<NAME>); defaults below, read with `setting(
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, current_app
+
+from crisis.celery_app import schedule
 
 DEFAULTS: dict[str, Any] = {
     # Which numbers the web form accepts: regions (ISO 3166) and mobile numbers only.
@@ -56,16 +57,9 @@ bp = Blueprint("subscriptions", __name__)
 @bp.record_once
 def _schedule_purge(state) -> None:
     """Beat runs the retention purge; the schedule lives with the feature, not in celery_app."""
-    celery = state.app.extensions.get("celery")
-    if celery is None:
-        return
     minutes = float(state.app.config.get("SUBSCRIBE_PURGE_MINUTES")
                     or DEFAULTS["SUBSCRIBE_PURGE_MINUTES"])
-    celery.conf.beat_schedule["subscriptions-purge"] = {
-        "task": "crisis.subscriptions.tasks.purge",
-        "schedule": timedelta(minutes=minutes),
-        "options": {"expires": minutes * 60},
-    }
+    schedule(state.app, "subscriptions-purge", "crisis.subscriptions.tasks.purge", minutes * 60)
 
 
 from crisis.subscriptions import tasks, views  # noqa: E402,F401

@@ -339,8 +339,7 @@ def main() -> None:
     bare_rates = [float(r) for r in args.bare_rates.split(",") if r.strip()]
     settings = {}
     if args.db_pool:
-        settings["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, "pool_size": args.db_pool,
-                                                 "max_overflow": 8}
+        settings["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_size": args.db_pool, "max_overflow": 8}
     top = topology(workers=[("publish,default", args.worker_concurrency), ("bulk", 1)], beat=True,
                    web_processes=args.web_processes, web_threads=args.gunicorn_threads,
                    settings=settings)

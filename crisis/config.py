@@ -21,8 +21,8 @@ class Defaults:
     # pool_size covers a process's usual busy threads (a batch's SMS_SEND_THREADS): past it,
     # each checkout opens and closes a connection. The overflow lets gunicorn's 32 threads all
     # hold one; size PostgreSQL's max_connections for web + workers x this (default 100).
-    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True, "pool_size": 12,
-                                                 "max_overflow": 20}
+    # No pool_pre_ping: crisis.database checks each checkout's socket instead, without a round trip.
+    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_size": 12, "max_overflow": 20}
     SQLITE_BUSY_TIMEOUT_MS = 30_000
 
     SESSION_COOKIE_HTTPONLY = True

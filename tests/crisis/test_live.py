@@ -228,3 +228,17 @@ def test_a_second_app_leaves_the_first_apps_sockets_alone(app, live_server, make
         assert sock.next_event() == ("message.updated", {"id": 5})
     finally:
         server.shutdown()
+
+
+def test_events_are_encoded_as_socketio_encodes_them_without_the_binary_scan(app):
+    """The console's packet class skips the scan for bytes, and nothing else changes."""
+    from socketio.packet import EVENT, Packet
+
+    from crisis.live import NAMESPACE, JsonPacket
+
+    assert app.extensions["socketio"].server.packet_class is JsonPacket
+    payload = ["reactions.created", {"incident_id": 7, "reactions": [
+        {"id": 1, "text": "<script>alert(1)</script> ëé", "triggers": {"category": ["water"]}}]}]
+    ours = JsonPacket(EVENT, namespace=NAMESPACE, data=payload).encode()
+    theirs = Packet(EVENT, namespace=NAMESPACE, data=payload).encode()
+    assert ours == theirs

@@ -96,7 +96,7 @@ TOKEN = re.compile(r"\((\d+)\)")
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rates", default="25,50,100,150,200,300,400,800",
+    parser.add_argument("--rates", default="50,100,200,300,400,450,500,550,600,700,800",
                         help="webhooks per second, one step each, lowest first (comma-separated)")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each step")
     parser.add_argument("--drain-seconds", type=float, default=20.0,
@@ -108,7 +108,7 @@ def parse_args():
     parser.add_argument("--worker-concurrency", type=int, default=4,
                         help="processes of the worker that runs process_reaction")
     parser.add_argument("--senders", type=int, default=500, help="phone numbers that got the SMS")
-    parser.add_argument("--bare-rates", default="800,1200,1600,2000",
+    parser.add_argument("--bare-rates", default="800,1200,1600,2000,2400,2800",
                         help="the bare endpoint's ladder: high enough that it is not capped")
     parser.add_argument("--max-total", type=int, default=40_000,
                         help="bound on the webhooks sent in one ladder")

@@ -362,19 +362,25 @@ def mask_phone(number: str) -> str:
 
 def apply_classification(reaction: Reaction) -> None:
     """Classify the reaction's text and keep the outcome with the cues that decided it."""
+    for name, value in classification(reaction).items():
+        setattr(reaction, name, value)
+
+
+def classification(reaction: Reaction) -> dict[str, Any]:
+    """The columns a reading of the reaction's text sets, with the cues that decided them."""
     from crisis.reactions.classify import classify
 
     outcome = classify(reaction.text or "")
     corrected = (reaction.triggers or {}).get("corrected_from")
-    reaction.urgency = outcome.urgency
-    reaction.sentiment = outcome.sentiment
-    reaction.language = outcome.language
+    values: dict[str, Any] = {"urgency": outcome.urgency, "sentiment": outcome.sentiment,
+                              "language": outcome.language}
     triggers = {field: list(words) for field, words in outcome.triggers.items()}
     if corrected:
         triggers["corrected_from"] = corrected  # a person's correction outlives a re-read
     else:
-        reaction.category = outcome.category
-    reaction.triggers = triggers
+        values["category"] = outcome.category
+    values["triggers"] = triggers
+    return values
 
 
 def refresh_open_counts(cluster_ids: Iterable[int], *, emit: bool = False) -> list[Cluster]:

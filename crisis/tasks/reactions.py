@@ -307,11 +307,13 @@ def _process_incident(incident_id: int, news: _ClusterNews | None = None) -> int
         now = utcnow()
         keys: dict[int, int] = {}  # reaction id -> clusterer key
         opened: dict[int, int] = {}  # clusterer key -> reactions added that are open
+        readings: dict[int, dict] = {}  # reaction id -> its classification, written below
         spikes: list[dict] = []
         for reaction in waiting:
             if reaction.category is None or not reaction.triggers:
-                ingest.apply_classification(reaction)
-            key, _created = clusterer.assign(reaction.text or "", reaction.category or "other",
+                readings[reaction.id] = ingest.classification(reaction)
+            category = readings.get(reaction.id, {}).get("category", reaction.category)
+            key, _created = clusterer.assign(reaction.text or "", category or "other",
                                              at=reaction.received_at)
             keys[reaction.id] = key
             is_open = reaction.removed_at is None and reaction.handling is not Handling.handled
@@ -319,13 +321,14 @@ def _process_incident(incident_id: int, news: _ClusterNews | None = None) -> int
             spikes.extend(_spikes(clusterer, key, reaction.received_at))
         rows = {c.key: c for c in db.session.scalars(
             sa.select(Cluster).where(Cluster.incident_id == incident_id, Cluster.key.in_(opened)))}
-        open_now = {}
+        open_now, new_rows = {}, []
         for key, added in opened.items():
             row = rows.get(key)
             if row is None:
                 row = rows[key] = Cluster(incident_id=incident_id, key=key, created_at=now,
                                           open_count=added)
                 db.session.add(row)
+                new_rows.append(row)
             else:
                 # An atomic increment: a team member handling one of its reactions meanwhile
                 # recounts the same column.
@@ -341,9 +344,14 @@ def _process_incident(incident_id: int, news: _ClusterNews | None = None) -> int
         state.state = clusterer.to_dict()
         flag_modified(state, "state")
 
-    # Write: the version check (a concurrent batch makes this raise StaleDataError), then the rest.
-    db.session.flush()
+    # Write: one UPDATE per reaction (its reading, cluster and processed_at together), and the
+    # clusterer's version check (a concurrent batch makes it raise StaleDataError, and the whole
+    # transaction rolls back). New clusters are inserted first: the reactions take their ids.
+    if new_rows:
+        db.session.flush()
     for reaction in waiting:
+        for name, value in readings.get(reaction.id, {}).items():
+            setattr(reaction, name, value)
         reaction.cluster_id = rows[keys[reaction.id]].id
         reaction.processed_at = now
     db.session.flush()

@@ -11,6 +11,7 @@ Phone numbers are personal data: they never appear in log lines or exception mes
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -514,6 +515,10 @@ def classify_keyword(body: str | None, dutch: bool = True) -> str | None:
     return None
 
 
+@functools.cache
 def empty_twiml() -> str:
-    """Return the TwiML answer that sends no reply (serve it as `text/xml`)."""
+    """Return the TwiML answer that sends no reply (serve it as `text/xml`).
+
+    Built once: it never changes, and every inbound SMS webhook answers with it.
+    """
     return str(MessagingResponse())

@@ -18,11 +18,14 @@ class Defaults:
     SANDBOX_URL: str | None = None  # when set, every live channel talks to the sandbox
     SANDBOX_TOKEN: str | None = None
 
-    # pool_size covers a process's usual busy threads (a batch's SMS_SEND_THREADS): past it,
-    # each checkout opens and closes a connection. The overflow lets gunicorn's 32 threads all
-    # hold one; size PostgreSQL's max_connections for web + workers x this (default 100).
+    # pool_size is what a process keeps open, not what it opens: as many connections as it has
+    # used at once, up to this. It covers gunicorn's 32 threads: past pool_size every checkout
+    # opens and closes a connection (a new PostgreSQL backend), and under a burst of webhooks
+    # that churn fed on itself (~250 new connections in 5 s at 550 webhooks/s with 12). A worker
+    # keeps what its threads use (a batch's SMS_SEND_THREADS). PostgreSQL's max_connections must
+    # cover them all (docker-compose.yml sets 200).
     # No pool_pre_ping: crisis.database checks each checkout's socket instead, without a round trip.
-    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_size": 12, "max_overflow": 20}
+    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_size": 32, "max_overflow": 8}
     SQLITE_BUSY_TIMEOUT_MS = 30_000
 
     SESSION_COOKIE_HTTPONLY = True

@@ -66,3 +66,23 @@ def test_web_runs_gunicorn_with_one_process_and_threads():
     assert shutil.which("gunicorn", path=str(ROOT / ".venv" / "bin")) or shutil.which("gunicorn")
     module, _, attr = command[-1].partition(":")
     assert attr == "app" and (ROOT / (module.replace(".", "/") + ".py")).exists()
+
+
+def test_the_database_covers_every_connection_the_processes_keep():
+    """The web keeps a connection per gunicorn thread (fewer: each burst opens and closes new
+    backends), and PostgreSQL takes what every process may hold at its busiest."""
+    from crisis.config import Defaults
+
+    services = COMPOSE["services"]
+    web = services["web"]["command"]
+    threads = int(web[web.index("--threads") + 1])
+    options = Defaults.SQLALCHEMY_ENGINE_OPTIONS
+    assert options["pool_size"] >= threads
+    per_process = options["pool_size"] + options["max_overflow"]
+    workers = [s["command"] for s in services.values()
+               if (s.get("command") or [])[:2] == ["crisis", "worker"]]
+    worker_processes = sum(int(c[c.index("--concurrency") + 1]) for c in workers)
+    busiest = per_process + worker_processes * (Defaults.SMS_SEND_THREADS + 1) + 1  # + beat
+    postgres = services["postgres"]["command"]
+    max_connections = int(postgres[postgres.index("-c") + 1].removeprefix("max_connections="))
+    assert busiest <= max_connections

@@ -96,7 +96,7 @@ TOKEN = re.compile(r"\((\d+)\)")
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rates", default="50,100,200,300,400,450,500,550,600,700,800",
+    parser.add_argument("--rates", default="50,100,200,300,400,450,500,550,600,700,800,900,1000",
                         help="webhooks per second, one step each, lowest first (comma-separated)")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each step")
     parser.add_argument("--drain-seconds", type=float, default=20.0,

@@ -25,6 +25,7 @@ from crisis.models import (
     IncidentStatus,
     Message,
     Reaction,
+    ReactionChannel,
     RecipientState,
     SmsRecipient,
     User,
@@ -149,6 +150,50 @@ def test_each_channel_attaches_to_what_it_answers(app, world):
         db.session.commit()
         assert again is None
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Reaction)) == 4
+
+
+@pytest.mark.parametrize("source, sandbox_url", [("provider", None), ("sandbox", "http://sandbox")])
+def test_an_sms_is_stored_as_the_two_step_path_would_store_it(app, world, monkeypatch, source,
+                                                              sandbox_url):
+    """The SMS webhook looks up what an SMS answers inside its INSERT; every attachment rule
+    (live, drill, closed, nothing answered, a redelivery) must come out as `store` decides it."""
+    monkeypatch.setitem(app.config, "SANDBOX_URL", sandbox_url)
+    with app.app_context():
+        editor = db.session.get(User, world["editor"].id)
+        closed = incidents.create_incident(title="Oud", mode="live", actor_id=editor.id,
+                                           area_ids=[world["area"]])
+        for incident_id, phone in ((world["drill"], "+31611111111"), (closed.id, "+31622222222")):
+            message = messages.create_draft(db.session.get(Incident, incident_id), editor, {"body": "x"})
+            db.session.flush()
+            db.session.add(Delivery(message_id=message.id, channel="sms", state=DeliveryState.accepted))
+            db.session.add(SmsRecipient(message_id=message.id, phone=phone, provider_sid=f"SM{phone}",
+                                        state=RecipientState.sent))
+        closed.status = IncidentStatus.closed
+        db.session.commit()
+
+        def columns(reaction_id):
+            row = db.session.get(Reaction, reaction_id)
+            return {name: getattr(row, name) for name in ingest._INSERT_COLUMNS
+                    if name not in ("provider_id", "received_at")}
+
+        phones = ("+31612345678", "+31611111111", "+31622222222", "+31699999999")
+        for i, phone in enumerate(phones):
+            inbound = InboundSms(message_sid=f"SMone{i}", account_sid="AC1", from_number=phone,
+                                 to="+3197010000000", body="Hoe lang nog?")
+            one_statement = ingest.ingest_sms(inbound, source=source)
+            assert ingest.ingest_sms(inbound, source=source) is None  # a redelivery: stored once
+            target = ingest._target(db.session.execute(ingest._SMS_ANSWERED, {"phone": phone}).first())
+            incoming = ingest.Incoming(ReactionChannel.sms, f"SMtwo{i}", "Hoe lang nog?",
+                                       ingest.mask_phone(phone), phone,
+                                       target.in_reply_to if target else None)
+            two_steps = ingest.store(incoming, target, source=source)
+            db.session.commit()
+            assert columns(one_statement) == columns(two_steps), phone
+        attached = {phone: db.session.scalar(sa.select(Reaction.incident_id).where(
+            Reaction.provider_id == f"SMone{i}")) for i, phone in enumerate(phones)}
+        assert attached == {"+31612345678": world["incident"], "+31622222222": None,
+                            "+31699999999": None,
+                            "+31611111111": world["drill"] if sandbox_url else None}
 
 
 def test_drill_and_live_never_mix(app, world):

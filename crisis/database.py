@@ -44,7 +44,7 @@ def _drop_dead_connection(dbapi_connection, connection_record, connection_proxy)
     it went away (restart, terminated backend, idle timeout), and then its socket reads as closed.
     So a zero-timeout poll of the socket tells a dead connection apart before it is used; the
     pool replaces it (DisconnectionError). SQLAlchemy's pool_pre_ping runs `SELECT 1` instead: a
-    round trip on every checkout, one in three of a reaction webhook's.
+    round trip on every checkout (it was one in three of an inbound SMS webhook's).
     """
     if isinstance(dbapi_connection, sqlite3.Connection):
         return

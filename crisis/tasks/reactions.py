@@ -321,14 +321,14 @@ def _process_incident(incident_id: int, news: _ClusterNews | None = None) -> int
             spikes.extend(_spikes(clusterer, key, reaction.received_at))
         rows = {c.key: c for c in db.session.scalars(
             sa.select(Cluster).where(Cluster.incident_id == incident_id, Cluster.key.in_(opened)))}
-        open_now, new_rows = {}, []
+        open_now, created = {}, False
         for key, added in opened.items():
             row = rows.get(key)
             if row is None:
                 row = rows[key] = Cluster(incident_id=incident_id, key=key, created_at=now,
                                           open_count=added)
                 db.session.add(row)
-                new_rows.append(row)
+                created = True
             else:
                 # An atomic increment: a team member handling one of its reactions meanwhile
                 # recounts the same column.
@@ -347,7 +347,7 @@ def _process_incident(incident_id: int, news: _ClusterNews | None = None) -> int
     # Write: one UPDATE per reaction (its reading, cluster and processed_at together), and the
     # clusterer's version check (a concurrent batch makes it raise StaleDataError, and the whole
     # transaction rolls back). New clusters are inserted first: the reactions take their ids.
-    if new_rows:
+    if created:
         db.session.flush()
     for reaction in waiting:
         for name, value in readings.get(reaction.id, {}).items():

@@ -307,7 +307,10 @@ def _process_incident(incident_id: int, news: _ClusterNews | None = None) -> int
         now = utcnow()
         keys: dict[int, int] = {}  # reaction id -> clusterer key
         opened: dict[int, int] = {}  # clusterer key -> reactions added that are open
-        readings: dict[int, dict] = {}  # reaction id -> its classification, written below
+        # Each reaction's classification, kept aside and written below with its cluster, in one
+        # UPDATE. (A `cluster` relationship would let one flush order new clusters and reactions
+        # by itself, but cost ~15% more CPU per reaction: the ORM post-fetches every synced row.)
+        readings: dict[int, dict] = {}
         spikes: list[dict] = []
         for reaction in waiting:
             if reaction.category is None or not reaction.triggers:

@@ -52,7 +52,7 @@ def signer(verify: Callable[[str], bool], live_secret: object, sandbox_secret: s
 def autocommit() -> None:
     """Let this request's statements each commit on their own.
 
-    For a webhook that reads, then writes one row (an INSERT that ignores a duplicate, a
+    For a webhook whose write is one statement (an INSERT that ignores a duplicate, a
     forward-only UPDATE): there is nothing to keep atomic, and a transaction costs two more
     round trips to the database (BEGIN and COMMIT) on the busiest path. Call it before the
     request's first statement: the session's connection takes the setting when it is checked out.

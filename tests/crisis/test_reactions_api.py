@@ -251,6 +251,29 @@ def test_a_batch_is_announced_in_one_event(app, world, emitted):
     assert batches[0]["incident_id"] == world["incident"]
 
 
+def test_a_batch_writes_its_reactions_in_one_statement(app, world):
+    """Classification, cluster and processed_at of a whole batch (new clusters included) go to
+    the database as one UPDATE, run for every row, not one or two statements per reaction."""
+    with app.app_context():
+        incident = db.session.get(Incident, world["incident"])
+        ids = [ingest.ingest_form(incident, text, "Anna", f"u{i}") for i, text in enumerate(QUESTIONS)]
+        db.session.commit()
+        engine = db.engine
+    updates = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("UPDATE REACTIONS"):
+            updates.append(len(parameters) if executemany else 1)
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        process(app, ids[0])
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    assert updates == [len(ids)]
+    assert all(_reaction(app, i).cluster_id and _reaction(app, i).category == "question" for i in ids)
+
+
 def test_the_drainer_lets_a_partial_batch_fill_before_reading_again(app, world, monkeypatch):
     """A full batch is followed at once; after a partial one the drainer waits, so under load
     the next read takes many reactions instead of the two or three that came meanwhile."""

@@ -61,9 +61,8 @@ def demo(port: int, sandbox_port: int, instance: str | None, host: str) -> None:
 @click.option("--console-url", default=None, help="Where inbound events go (default: CRISIS_PUBLIC_URL).")
 def sandbox(port: int, host: str, console_url: str | None) -> None:
     """Serve the channel sandbox (X, Graph and Twilio emulators) on its own."""
-    from werkzeug.serving import run_simple
-
     from channels.sandbox import create_sandbox_app
+    from channels.sandbox.serve import SandboxServer
 
     config = {
         **_sandbox_env(),
@@ -72,7 +71,7 @@ def sandbox(port: int, host: str, console_url: str | None) -> None:
     }
     if not config["SANDBOX_TOKEN"]:
         click.echo("warning: no CRISIS_SANDBOX_TOKEN set, the control API is open", err=True)
-    run_simple(host, port, create_sandbox_app(config), threaded=True)
+    SandboxServer(lambda: create_sandbox_app(config), f"{host}:{port}").run()
 
 
 def _sandbox_env() -> dict:

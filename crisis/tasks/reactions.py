@@ -19,13 +19,13 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from celery import shared_task
-from flask import current_app
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
 from channels.base import ChannelError, Outbound, Receipt, TransientChannelError
 from crisis import audit, live
 from crisis.channel_runtime import channel_set, channels_for
+from crisis.coordination import shared_redis
 from crisis.extensions import db
 from crisis.messages import texts
 from crisis.models import (
@@ -91,22 +91,9 @@ class _Enqueue:
 enqueue_processing = _Enqueue()
 
 
-def _redis():
-    url = current_app.config.get("REDIS_URL")
-    if not url:
-        return None
-    client = current_app.extensions.get("crisis_reactions_redis")
-    if client is None:
-        import redis
-
-        client = current_app.extensions["crisis_reactions_redis"] = redis.Redis.from_url(
-            url, socket_timeout=2)
-    return client
-
-
 def _mark_pending(incident_id: int) -> bool:
     """Mark the incident as having a processing task on the way; False when one already is."""
-    client = _redis()
+    client = shared_redis()
     if client is None:
         return True
     try:
@@ -117,7 +104,7 @@ def _mark_pending(incident_id: int) -> bool:
 
 
 def _clear_pending(incident_id: int) -> None:
-    client = _redis()
+    client = shared_redis()
     if client is None:
         return
     try:
@@ -232,7 +219,7 @@ def _drain_batches(task, incident_id: int, lock, news: _ClusterNews) -> None:
 def _take_lock(incident_id: int):
     """The incident's processing lock (Redis): the lock, False when another worker holds it,
     None without Redis (then the clusterer's version check alone keeps batches apart)."""
-    client = _redis()
+    client = shared_redis()
     if client is None:
         return None
     try:

@@ -21,6 +21,7 @@ from channels.base import ChannelError, Outbound, PermanentChannelError, Transie
 from channels.text import sms_info
 from crisis import live
 from crisis.channel_runtime import channels_for
+from crisis.coordination import shared_redis
 from crisis.extensions import db
 from crisis.messages import texts
 from crisis.messages.service import sms_counts
@@ -320,14 +321,36 @@ def _summary(counts: dict[str, int]) -> dict[str, int]:
 
 
 _last_progress: dict[int, float] = {}
+PROGRESS_SECONDS = 0.5
+PROGRESS_KEY = "crisis:sms-progress:{}"
 
 
 def emit_progress(message_id: int, force: bool = False) -> None:
-    """`sms.progress` at most twice a second per message and process (counting costs a query)."""
+    """`sms.progress` about twice a second per message, whichever process sends its SMS.
+
+    Counting reads every recipient row of the message: with each of the bulk worker's processes
+    counting twice a second, the counts took 6% of its time in a fan-out to 3,000, and more the
+    more recipients.
+    """
     now = time.monotonic()
-    if not force and now - _last_progress.get(message_id, 0.0) < 0.5:
+    if not force and now - _last_progress.get(message_id, 0.0) < PROGRESS_SECONDS:
         return
     _last_progress[message_id] = now
+    if not force and not _progress_turn(message_id):
+        return
     incident_id = db.session.scalar(sa.select(Message.incident_id).where(Message.id == message_id))
     live.emit("sms.progress", {"message_id": message_id, **sms_counts(message_id)},
               incident_id=incident_id)
+
+
+def _progress_turn(message_id: int) -> bool:
+    """True for the first process to ask in each half second (always, without Redis)."""
+    client = shared_redis()
+    if client is None:
+        return True
+    try:
+        return bool(client.set(PROGRESS_KEY.format(message_id), 1, nx=True,
+                               px=int(PROGRESS_SECONDS * 1000)))
+    except Exception:  # noqa: BLE001  (Redis down: count here; progress is only a display)
+        log.warning("could not take the SMS progress turn", exc_info=True)
+        return True

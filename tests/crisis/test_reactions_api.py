@@ -508,7 +508,7 @@ def test_one_waiting_task_per_incident_drains_all(app, world, monkeypatch):
     from crisis.tasks import reactions as tasks
 
     fake, sent = FakeRedis(), []
-    monkeypatch.setattr(tasks, "_redis", lambda: fake)
+    monkeypatch.setattr(tasks, "shared_redis", lambda: fake)
     patch_task(monkeypatch, app, tasks.process_reaction, lambda args, **kw: sent.append(args[0]))
     with app.app_context():
         incident = db.session.get(Incident, world["incident"])
@@ -548,7 +548,7 @@ def test_a_failed_drain_frees_the_pending_mark(app, world, monkeypatch):
     from crisis.tasks import reactions as tasks
 
     fake, sent = FakeRedis(), []
-    monkeypatch.setattr(tasks, "_redis", lambda: fake)
+    monkeypatch.setattr(tasks, "shared_redis", lambda: fake)
     patch_task(monkeypatch, app, tasks.process_reaction, lambda args, **kw: sent.append(args[0]))
     with app.app_context():
         first = ingest.ingest_form(db.session.get(Incident, world["incident"]), QUESTIONS[0], "", "f1")

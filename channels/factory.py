@@ -7,8 +7,10 @@ With `SANDBOX_URL` configured, live channels talk to the sandbox too (demo, trai
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from channels.base import DEFAULT_TIMEOUT, Channel
@@ -43,14 +45,18 @@ class ChannelSet:
         return self.channels.get(name)
 
 
-def sandbox_settings() -> dict[str, Any]:
-    """The credentials the sandbox accepts, for every provider."""
+@functools.cache
+def sandbox_settings() -> Mapping[str, Any]:
+    """The credentials the sandbox accepts, for every provider.
+
+    Read-only and built once: every webhook asks, since a sandbox signature is one it accepts.
+    """
     from channels.sandbox import PROVIDERS
 
     merged: dict[str, Any] = {}
     for module in PROVIDERS.values():
         merged.update(module.DEFAULTS)
-    return merged
+    return MappingProxyType(merged)
 
 
 def build_channels(

@@ -1,4 +1,4 @@
-"""Shared by the benchmarks: the production topology, and summary statistics."""
+"""Shared by the benchmarks: the production topology, a bare baseline server, statistics."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+import requests
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from crisis.topology import PASSWORD, Topology  # noqa: E402,F401  (PASSWORD: for callers)
+# PASSWORD: for callers.
+from crisis.topology import BIN, PASSWORD, Process, Topology, free_port, wait_until  # noqa: E402,F401
 
 
 def topology(**kwargs) -> Topology:
@@ -20,6 +23,22 @@ def topology(**kwargs) -> Topology:
     workdir = Path(tempfile.mkdtemp(prefix="crisis-bench-"))
     return Topology(workdir, database_url=os.environ.get("CRISIS_DATABASE_URL"),
                     redis_url=os.environ.get("CRISIS_REDIS_URL"), **kwargs)
+
+
+def bare_server(workdir: Path, source: str, threads: int = 32, processes: int = 1):
+    """Serve a bare Flask app (`source` defines `app`) under gunicorn as the console is served.
+
+    A benchmark's baseline. Returns (process, port); stop the process when done.
+    """
+    (workdir / "bare_app.py").write_text(source)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRISIS_")}
+    process = Process("bare", [str(BIN / "gunicorn"), "-w", str(processes), "--threads", str(threads),
+                               "-b", f"127.0.0.1:{port}", "--timeout", "120", "--chdir", str(workdir),
+                               "bare_app:app"], env, workdir / "bare.log").start()
+    wait_until(lambda: requests.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 404, 60,
+               "bare app")
+    return process, port
 
 
 def summary(values: list[float]) -> dict[str, float]:

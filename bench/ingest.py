@@ -21,23 +21,20 @@ from __future__ import annotations
 import argparse
 import http.client
 import multiprocessing
-import os
 import re
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 import requests
 import socketio
 import sqlalchemy as sa
-from common import PASSWORD, ROOT, emit, topology  # noqa: I001
+from common import PASSWORD, ROOT, bare_server, emit, topology  # noqa: I001
 from twilio.request_validator import RequestValidator
 
 from channels.factory import sandbox_settings
-from crisis.topology import BIN, Process, free_port, wait_until
 
 BARE_APP = '''
 from flask import Flask, request
@@ -321,18 +318,6 @@ def best(steps: list[dict]) -> dict | None:
     return sustained[-1] if sustained else None
 
 
-def bare_server(workdir: Path, threads: int, processes: int) -> tuple[Process, int]:
-    (workdir / "bare_app.py").write_text(BARE_APP)
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRISIS_")}
-    process = Process("bare", [str(BIN / "gunicorn"), "-w", str(processes), "--threads", str(threads), "-b",
-                               f"127.0.0.1:{port}", "--timeout", "120", "--chdir", str(workdir),
-                               "bare_app:app"], env, workdir / "bare.log").start()
-    wait_until(lambda: requests.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 404, 60,
-               "bare app")
-    return process, port
-
-
 def main() -> None:
     args = parse_args()
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
@@ -361,7 +346,8 @@ def main() -> None:
         listener.close()
         bare_steps = []
         if not args.skip_bare:
-            bare, bare_port = bare_server(top.workdir, args.gunicorn_threads, args.web_processes)
+            bare, bare_port = bare_server(top.workdir, BARE_APP, args.gunicorn_threads,
+                                               args.web_processes)
             try:
                 bare_steps = ladder("bare", bare_port, f"http://127.0.0.1:{bare_port}/webhooks/twilio/sms",
                                     bare_rates, args, auth_token=auth_token)

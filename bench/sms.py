@@ -3,7 +3,11 @@ production topology (Redis, a `publish` worker and a `bulk` worker, the sandbox 
 
 Also measured in the same run: the ceiling of the same path with no limit, and the sandbox's own
 ceiling (the real Twilio SDK sending straight to it from threads, no database) — the physical
-limit of this machine. Duplicates and lost messages are counted from the sandbox's own records.
+limit of this machine. Beside it, the sandbox's ceiling for tracked messages: the same sends with
+a status callback each, answered by a bare Flask endpoint under gunicorn, counted until every
+callback (sent, delivered) arrived. No path that tracks delivery can beat that one: it is the
+path with nothing of the console's own work in it. Duplicates and lost messages are counted from
+the sandbox's own records.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import threading
 import time
 from datetime import datetime
 
-from common import emit, topology  # noqa: I001
+import requests
+from common import bare_server, emit, topology  # noqa: I001
 
 from channels.base import Outbound
 from channels.factory import sandbox_settings
@@ -96,8 +101,9 @@ def measure(top, recipients: int, rate: float, timeout: float) -> dict:
     }
 
 
-def sandbox_ceiling(top, seconds: float, threads: int = 16) -> float:
-    """Messages per second the sandbox takes from the real SDK with no database in the way."""
+def sandbox_ceiling(top, seconds: float, threads: int = 16, callback: str | None = None) -> int:
+    """Send to the sandbox from `threads` threads of the real SDK for `seconds`; return how many
+    it accepted. With `callback`, each message asks for status callbacks there."""
     settings = sandbox_settings()
     sent = [0] * threads
     stop_at = time.monotonic() + seconds
@@ -106,18 +112,58 @@ def sandbox_ceiling(top, seconds: float, threads: int = 16) -> float:
         channel = SmsChannel.from_settings(settings, top.sandbox_url)
         n = 0
         while time.monotonic() < stop_at:
-            channel.publish(Outbound(key=f"c{index}-{n}", text="Ceiling test",
+            channel.publish(Outbound(key=f"c{index}-{n}", text="Ceiling test", status_callback=callback,
                                      to=f"+3163{index:02d}{n:05d}"))
             n += 1
         sent[index] = n
 
     workers = [threading.Thread(target=blast, args=(i,)) for i in range(threads)]
-    start = time.monotonic()
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join()
-    return sum(sent) / (time.monotonic() - start)
+    return sum(sent)
+
+
+def plain_ceiling(top, seconds: float) -> float:
+    """Messages per second the sandbox takes from the real SDK with no database in the way."""
+    start = time.monotonic()
+    return sandbox_ceiling(top, seconds) / (time.monotonic() - start)
+
+
+# Answers Twilio's status callbacks and counts them; nothing else.
+BARE_STATUS_APP = """
+import threading
+from flask import Flask, request
+app = Flask(__name__)
+lock, received = threading.Lock(), [0]
+@app.post("/webhooks/twilio/status")
+def status():
+    request.form.get("MessageStatus")
+    with lock:
+        received[0] += 1
+    return "", 204
+@app.get("/received")
+def count():
+    return {"received": received[0]}
+"""
+
+
+def tracked_ceiling(top, seconds: float, timeout: float = 120.0) -> float:
+    """Messages per second with delivery tracked: sent with a status callback each to a bare
+    endpoint, until their callbacks (sent and delivered: two each) all arrived there."""
+    bare, port = bare_server(top.workdir, BARE_STATUS_APP)
+    try:
+        start = time.monotonic()
+        sent = sandbox_ceiling(top, seconds, callback=f"http://127.0.0.1:{port}/webhooks/twilio/status")
+        while time.monotonic() - start < seconds + timeout:
+            received = requests.get(f"http://127.0.0.1:{port}/received", timeout=10).json()["received"]
+            if received >= 2 * sent:
+                break
+            time.sleep(0.05)
+        return sent / (time.monotonic() - start)
+    finally:
+        bare.stop()
 
 
 def main() -> None:
@@ -128,7 +174,7 @@ def main() -> None:
                                  "SMS_BATCH_SIZE": 50})
     with limited:
         result = measure(limited, args.recipients, args.rate, args.timeout)
-    path, ceiling_sandbox = None, None
+    path, ceiling_sandbox, ceiling_tracked = None, None, None
     if args.ceiling_recipients:
         unlimited = topology(workers=workers, sandbox_settings={"TWILIO_SANDBOX_RATE": 0},
                              settings={"SMS_RATE_SEGMENTS_PER_SECOND": 1_000_000,
@@ -136,7 +182,8 @@ def main() -> None:
         with unlimited:
             # The sandbox first, while the topology is quiet: after a fan-out it is busy with
             # status callbacks for a while, which would make its ceiling look lower than it is.
-            ceiling_sandbox = sandbox_ceiling(unlimited, args.sandbox_ceiling_seconds)
+            ceiling_sandbox = plain_ceiling(unlimited, args.sandbox_ceiling_seconds)
+            ceiling_tracked = tracked_ceiling(unlimited, args.sandbox_ceiling_seconds)
             path = measure(unlimited, args.ceiling_recipients, 0, args.timeout)
     path_ceiling = path["achieved_segments_per_s"] if path else None
     emit({
@@ -146,6 +193,9 @@ def main() -> None:
         "path_lost": path["lost"] if path else None,
         "sandbox_ceiling_per_s": round(ceiling_sandbox, 1) if path else None,
         "path_ceiling_vs_sandbox": round(path_ceiling / ceiling_sandbox, 3) if path else None,
+        "sandbox_tracked_ceiling_per_s": round(ceiling_tracked, 1) if path else None,
+        "tracked_vs_sandbox": round(ceiling_tracked / ceiling_sandbox, 3) if path else None,
+        "path_ceiling_vs_tracked": round(path_ceiling / ceiling_tracked, 3) if path else None,
         "targets": {"ratio": ">= 0.9 where R < path ceiling", "path_vs_sandbox": ">= 0.5",
                     "duplicates": 0, "lost": 0},
     })

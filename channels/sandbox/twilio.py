@@ -53,7 +53,7 @@ from email.utils import format_datetime
 from typing import Any
 from urllib.parse import urlencode
 
-import requests
+import urllib3
 from flask import Blueprint, Response, current_app, jsonify, request
 from twilio.request_validator import RequestValidator
 
@@ -220,14 +220,20 @@ class Timeline:
 
 
 class Dispatcher:
-    """Post signed webhooks from a queue with a few daemon threads, each with its own session."""
+    """Post signed webhooks from a queue with a few daemon threads, over one connection pool.
+
+    urllib3 directly rather than requests: requests' own work around each post (preparing it,
+    hooks, cookies) was 40% of the sandbox's time on status callbacks, two for every SMS.
+    """
 
     def __init__(self, store: Store, workers: int, timeout: float):
         """`store` receives each result; `workers` threads start on the first job."""
         self._store = store
         self._queue: queue.Queue[Job] = queue.Queue()
         self._workers = max(1, int(workers))
-        self._timeout = float(timeout)
+        # Straight to the console it was given: urllib3 reads no proxy or .netrc settings.
+        self._http = urllib3.PoolManager(maxsize=self._workers, retries=False,
+                                         timeout=urllib3.Timeout(total=float(timeout)))
         self._started = False
         self._lock = threading.Lock()
 
@@ -254,32 +260,43 @@ class Dispatcher:
                 threading.Thread(target=self._work, name=name, daemon=True).start()
 
     def _work(self) -> None:
-        session = requests.Session()
-        session.trust_env = False  # it posts to the console it was given: no proxy or .netrc lookups
         while True:
             job = self._queue.get()
             try:
-                self._post(session, job)
+                self._post(job)
             except Exception:  # a failed callback must never stop the dispatcher
                 log.exception("callback dispatch failed")
 
-    def _post(self, session: requests.Session, job: Job) -> None:
+    def _post(self, job: Job) -> None:
         if not self._store.still_wanted(job):
             return
         signature = RequestValidator(self._store.auth_token).compute_signature(job.url, job.params)
         status, error = None, None
         try:
-            response = session.post(
+            response = self._http.request(
+                "POST",
                 self._store.resolve(job.url),
-                data=job.params,
-                headers={"X-Twilio-Signature": signature},
-                timeout=self._timeout,
-                allow_redirects=False,
+                body=urlencode(job.params),
+                headers={"Content-Type": "application/x-www-form-urlencoded",
+                         "X-Twilio-Signature": signature},
+                redirect=False,
             )
-            status = response.status_code
-        except requests.RequestException as exc:
-            error = type(exc).__name__
+            status = response.status
+        except urllib3.exceptions.HTTPError as exc:
+            error = failure_name(exc)
         self._store.record_callback(job, status, error)
+
+
+def failure_name(exc: urllib3.exceptions.HTTPError) -> str:
+    """How the control API names a failed post, as the other providers' (requests') do."""
+    errors = urllib3.exceptions
+    if isinstance(exc, errors.NewConnectionError | errors.ProtocolError):
+        return "ConnectionError"
+    if isinstance(exc, errors.ConnectTimeoutError):
+        return "ConnectTimeout"
+    if isinstance(exc, errors.ReadTimeoutError):
+        return "ReadTimeout"
+    return type(exc).__name__
 
 
 # --- the store --------------------------------------------------------------------------------

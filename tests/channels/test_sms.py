@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -413,6 +414,20 @@ def test_unreachable_callback_url_is_recorded_not_fatal(sandbox, channel) -> Non
     log = sandbox.control("GET", "/twilio/callbacks")
     assert all(e["error"] == "ConnectionError" and e["response_status"] is None for e in log)
     assert channel.publish(sms()).provider_id != receipt.provider_id  # still serving
+
+
+def test_a_callback_receiver_that_never_answers_is_recorded_as_a_timeout() -> None:
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts connections, never answers
+    config = {"TWILIO_SANDBOX_CALLBACK_TIMEOUT": 0.3, "TWILIO_SANDBOX_DELIVERY_DELAY": 0}
+    try:
+        with RunningSandbox(config) as sandbox:
+            channel = SmsChannel.from_settings(DEFAULTS, sandbox.url)
+            channel.publish(sms(status_callback=f"http://127.0.0.1:{silent.getsockname()[1]}/s"))
+            wait_until(lambda: len(sandbox.control("GET", "/twilio/callbacks")) == 2)
+            log = sandbox.control("GET", "/twilio/callbacks")
+    finally:
+        silent.close()
+    assert [(e["error"], e["response_status"]) for e in log] == [("ReadTimeout", None)] * 2
 
 
 def test_above_the_rate_messages_queue_and_drain() -> None:

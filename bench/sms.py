@@ -30,7 +30,9 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipients", type=int, default=20_000)
     parser.add_argument("--rate", type=float, default=100.0, help="R, segments per second")
-    parser.add_argument("--bulk-concurrency", type=int, default=8)
+    # As docker-compose.yml runs the bulk worker: 2 processes x 32 send threads.
+    parser.add_argument("--bulk-concurrency", type=int, default=2)
+    parser.add_argument("--send-threads", type=int, default=32, help="SMS_SEND_THREADS")
     parser.add_argument("--ceiling-recipients", type=int, default=2_000,
                         help="recipients for the unlimited-path run, with the sandbox ceiling (0: skip both)")
     parser.add_argument("--sandbox-ceiling-seconds", type=float, default=5.0)
@@ -171,14 +173,14 @@ def main() -> None:
     workers = [("publish,default", 4), ("bulk", args.bulk_concurrency)]
     limited = topology(workers=workers, sandbox_settings={"TWILIO_SANDBOX_RATE": args.rate},
                        settings={"SMS_RATE_SEGMENTS_PER_SECOND": args.rate,
-                                 "SMS_BATCH_SIZE": 50})
+                                 "SMS_BATCH_SIZE": 50, "SMS_SEND_THREADS": args.send_threads})
     with limited:
         result = measure(limited, args.recipients, args.rate, args.timeout)
     path, ceiling_sandbox, ceiling_tracked = None, None, None
     if args.ceiling_recipients:
         unlimited = topology(workers=workers, sandbox_settings={"TWILIO_SANDBOX_RATE": 0},
                              settings={"SMS_RATE_SEGMENTS_PER_SECOND": 1_000_000,
-                                       "SMS_BATCH_SIZE": 50})
+                                       "SMS_BATCH_SIZE": 50, "SMS_SEND_THREADS": args.send_threads})
         with unlimited:
             # The sandbox first, while the topology is quiet: after a fan-out it is busy with
             # status callbacks for a while, which would make its ceiling look lower than it is.

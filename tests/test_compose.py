@@ -79,10 +79,23 @@ def test_the_database_covers_every_connection_the_processes_keep():
     options = Defaults.SQLALCHEMY_ENGINE_OPTIONS
     assert options["pool_size"] >= threads
     per_process = options["pool_size"] + options["max_overflow"]
-    workers = [s["command"] for s in services.values()
-               if (s.get("command") or [])[:2] == ["crisis", "worker"]]
-    worker_processes = sum(int(c[c.index("--concurrency") + 1]) for c in workers)
-    busiest = per_process + worker_processes * (Defaults.SMS_SEND_THREADS + 1) + 1  # + beat
+    busiest = per_process + 1  # + beat
+    for service in services.values():
+        command = service.get("command") or []
+        if command[:2] == ["crisis", "worker"]:
+            processes = int(command[command.index("--concurrency") + 1])
+            threads = int(service["environment"].get("CRISIS_SMS_SEND_THREADS",
+                                                     Defaults.SMS_SEND_THREADS))
+            busiest += processes * (threads + 1)
     postgres = services["postgres"]["command"]
     max_connections = int(postgres[postgres.index("-c") + 1].removeprefix("max_connections="))
     assert busiest <= max_connections
+
+
+def test_the_bulk_worker_keeps_its_environment_and_sends_on_64_threads():
+    bulk = COMPOSE["services"]["worker-bulk"]
+    environment = bulk["environment"]
+    assert environment["CRISIS_DATABASE_URL"] == COMPOSE["services"]["worker"]["environment"][
+        "CRISIS_DATABASE_URL"]
+    processes = int(bulk["command"][bulk["command"].index("--concurrency") + 1])
+    assert processes * int(environment["CRISIS_SMS_SEND_THREADS"]) == 64

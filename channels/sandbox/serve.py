@@ -8,7 +8,7 @@ because the sandbox keeps its whole record in memory.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
@@ -17,7 +17,7 @@ from gunicorn.app.base import BaseApplication
 class SandboxServer(BaseApplication):
     """gunicorn with one process of `threads` threads around an app built in that process."""
 
-    def __init__(self, build: Any, bind: str, threads: int = 32):
+    def __init__(self, build: Callable[[], Flask], bind: str, threads: int = 32):
         """`build()` returns the sandbox app; it is called in the serving process, after the fork,
         so that the sandbox's own threads (clock, callback posters) start there."""
         self._build = build

@@ -7,6 +7,7 @@ import os
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import requests
@@ -39,6 +40,26 @@ def bare_server(workdir: Path, source: str, threads: int = 32, processes: int = 
     wait_until(lambda: requests.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 404, 60,
                "bare app")
     return process, port
+
+
+def wait_until_quiet(busy_below: float = 0.2, timeout: float = 60.0) -> float:
+    """Wait until the machine's CPUs were busy less than `busy_below` over a second (Linux), so
+    that a baseline is not read while processes that just started, or a database that is still
+    writing out the last run, share the cores. Returns the busy share last seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        before = _cpu_times()
+        time.sleep(1.0)
+        after = _cpu_times()
+        total = sum(after) - sum(before)
+        busy = 1 - (after[3] + after[4] - before[3] - before[4]) / total if total else 0.0
+        if busy < busy_below or time.monotonic() > deadline:
+            return busy
+
+
+def _cpu_times() -> list[int]:
+    with open("/proc/stat") as stat:
+        return [int(value) for value in stat.readline().split()[1:]]
 
 
 def summary(values: list[float]) -> dict[str, float]:

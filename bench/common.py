@@ -43,9 +43,11 @@ def bare_server(workdir: Path, source: str, threads: int = 32, processes: int = 
 
 
 def wait_until_quiet(busy_below: float = 0.2, timeout: float = 60.0) -> float:
-    """Wait until the machine's CPUs were busy less than `busy_below` over a second (Linux), so
-    that a baseline is not read while processes that just started, or a database that is still
-    writing out the last run, share the cores. Returns the busy share last seen."""
+    """Wait until the CPUs were busy less than `busy_below` of a second (Linux, at most `timeout`).
+
+    So that a baseline is not read while processes still starting or stopping share the cores.
+    Returns the busy share last seen.
+    """
     deadline = time.monotonic() + timeout
     while True:
         before = _cpu_times()

@@ -182,11 +182,10 @@ def main() -> None:
                              settings={"SMS_RATE_SEGMENTS_PER_SECOND": 1_000_000,
                                        "SMS_BATCH_SIZE": 50, "SMS_SEND_THREADS": args.send_threads})
         with unlimited:
-            # The sandbox first, while the topology is quiet: after a fan-out it is busy with
-            # status callbacks for a while, which would make its ceiling look lower than it is.
-            # Read on a quiet machine, after a second of sends not counted: just after the start
-            # the workers are still starting, the database may still be writing out the last
-            # run, and the sandbox is cold (its ceiling read 880-900/s so, 1120-1450/s others).
+            # The sandbox's ceilings first, on a quiet machine and a warm sandbox (a second of
+            # sends, not counted): after a fan-out it is busy with status callbacks for a while,
+            # and right after the start (the last run's processes still stopping, these still
+            # starting) its ceiling read 880-900/s instead of 1120-1450/s.
             wait_until_quiet()
             sandbox_ceiling(unlimited, 1.0)
             ceiling_sandbox = plain_ceiling(unlimited, args.sandbox_ceiling_seconds)

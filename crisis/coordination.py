@@ -1,4 +1,5 @@
-"""Small marks shared by every process through Redis: "a task is on its way", "I counted just now".
+"""What every process shares through Redis: small marks ("a task is on its way", "I counted just
+now") and the SMS rate limit's schedule (crisis.ratelimit).
 
 Where the app runs without Redis (the embedded demo: one process) there is nobody to share with,
 and `shared_redis()` is None.
@@ -6,18 +7,19 @@ and `shared_redis()` is None.
 
 from __future__ import annotations
 
-from flask import current_app
+from flask import Flask, current_app
 
 
-def shared_redis():
-    """The app's Redis client for such marks (2 s timeouts), or None without Redis."""
-    url = current_app.config.get("REDIS_URL")
+def shared_redis(app: Flask | None = None):
+    """The app's (default: the current app's) Redis client for such marks and the SMS rate
+    limit, one per process, with 2 s timeouts; None without Redis."""
+    app = app or current_app
+    url = app.config.get("REDIS_URL")
     if not url:
         return None
-    client = current_app.extensions.get("crisis_shared_redis")
+    client = app.extensions.get("crisis_shared_redis")
     if client is None:
         import redis
 
-        client = current_app.extensions["crisis_shared_redis"] = redis.Redis.from_url(
-            url, socket_timeout=2)
+        client = app.extensions["crisis_shared_redis"] = redis.Redis.from_url(url, socket_timeout=2)
     return client

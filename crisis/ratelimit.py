@@ -14,6 +14,8 @@ import time
 
 import redis
 
+from crisis.coordination import shared_redis
+
 _RESERVE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -121,8 +123,7 @@ def sms_limiter(app) -> RateLimiter:
     limiter = app.extensions.get("crisis_sms_limiter")
     if limiter is None:
         rate = float(app.config["SMS_RATE_SEGMENTS_PER_SECOND"])
-        url = app.config.get("REDIS_URL")
-        limiter = (RedisRateLimiter(redis.Redis.from_url(url), rate) if url
-                   else LocalRateLimiter(rate))
+        client = shared_redis(app)
+        limiter = RedisRateLimiter(client, rate) if client else LocalRateLimiter(rate)
         app.extensions["crisis_sms_limiter"] = limiter
     return limiter

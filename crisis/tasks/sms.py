@@ -333,6 +333,7 @@ def emit_progress(message_id: int, force: bool = False) -> None:
     more the more recipients.
     """
     now = time.monotonic()
+    # This process's own clock first: it spares a Redis call after every SMS.
     if not force and now - _last_progress.get(message_id, 0.0) < PROGRESS_SECONDS:
         return
     _last_progress[message_id] = now

@@ -80,6 +80,19 @@ def test_labels_are_short_and_readable():
     assert "hoonhorst" not in c.label(report_id).lower()
 
 
+def test_a_label_read_after_more_joined_is_current_however_it_is_read():
+    """Labels are worked out when read, not at every join: each way of reading sees the latest."""
+    c = _clusterer()
+    first, _ = c.assign("Moet ik het kraanwater voor de baby koken?", "question", T0)
+    assert c.label(first) == "kraanwater baby koken?"
+    for text in ["Moet ik het kraanwater koken?", "Kraanwater koken of niet?", "Kraanwater echt koken?"]:
+        assert c.assign(text, "question", T0) == (first, False)
+    # Read first through the persisted state, which is what the app saves after a batch.
+    assert c.to_dict()["clusters"][0]["label"] == "kraanwater koken?"
+    c.assign("Kraanwater koken, en de baby?", "question", T0)
+    assert c.summary()[0]["label"] == c.get(first).label == c.clusters[0].label == c.label(first)
+
+
 def test_texts_without_a_topic_share_a_catch_all_cluster():
     c = _clusterer()
     first, _ = c.assign("ok", "other", T0)

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from celery import shared_task
+from flask import current_app
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -45,6 +46,7 @@ from crisis.reactions import ingest
 from crisis.reactions.cluster import BUCKET_SECONDS, Clusterer
 from crisis.reactions.spikes import detect_spike
 from crisis.tasks.enqueue import send
+from crisis.tasks.nudges import Nudges
 
 log = logging.getLogger(__name__)
 
@@ -66,29 +68,38 @@ CLUSTER_EVENT_SECONDS = 0.5  # `cluster.updated` at most this often per cluster 
 # costs ~5 ms of fixed work (clusterer state, clusters, commit): read back to back at a few
 # hundred reactions a second, batches of 3 took a core; after 50 ms they hold ~20 reactions.
 COALESCE_SECONDS = 0.05
+NUDGE_SECONDS = 0.02  # a stored reaction's incident is asked for within this (crisis.tasks.nudges)
 
 
 # --------------------------------------------------------------------------- processing
 
 
 class _Enqueue:
-    """`process_reaction` for a stored reaction, sent after commit (crisis.tasks.enqueue).
+    """`process_reaction` for a stored reaction, asked for after commit (crisis.tasks.enqueue).
 
     With Redis, a reaction whose incident already has a processing task on its way, or a worker
     draining it, sends none: the drainer clears the mark before it reads each batch, so nothing
     stored before the mark was seen is left behind. At a hundred reactions a second this keeps
     the tasks to about one per batch (each costs a Celery send in the webhook and a dispatch in
-    the worker, more than the database insert).
+    the worker, more than the database insert), and the marks to one per incident per NUDGE_SECONDS
+    (crisis.tasks.nudges).
     """
 
     def apply_async(self, args, **options) -> None:
         reaction_id, incident_id = args
-        if incident_id is not None and not _mark_pending(incident_id):
-            return
-        send(process_reaction, reaction_id, **options)
+        if incident_id is None or shared_redis() is None:
+            send(process_reaction, reaction_id, **options)
+        else:
+            NUDGES.add(current_app._get_current_object(), incident_id, reaction_id)
+
+
+def _ask_for_processing(incident_id: int, reaction_id: int) -> None:
+    if _mark_pending(incident_id):
+        send(process_reaction, reaction_id)
 
 
 enqueue_processing = _Enqueue()
+NUDGES = Nudges(_ask_for_processing, NUDGE_SECONDS)
 
 
 def _mark_pending(incident_id: int) -> bool:

@@ -31,6 +31,7 @@ from crisis.models import (
     User,
 )
 from crisis.reactions import ingest
+from crisis.tasks.nudges import Nudges
 from crisis.tasks.reactions import process_reaction
 from tests.conftest import csrf_token, login, patch_task
 
@@ -502,6 +503,11 @@ class FakeRedis:
         return Lock()
 
 
+def held_nudges(tasks):
+    """Nudges whose own thread never gets to ask: the test asks (flush) when it chooses."""
+    return Nudges(tasks._ask_for_processing, seconds=3600)
+
+
 def test_one_waiting_task_per_incident_drains_all(app, world, monkeypatch):
     """With Redis, reactions of an incident that already has a task waiting (or a drainer) send
     none; the drainer clears the mark before each read, so every reaction is processed."""
@@ -509,6 +515,7 @@ def test_one_waiting_task_per_incident_drains_all(app, world, monkeypatch):
 
     fake, sent = FakeRedis(), []
     monkeypatch.setattr(tasks, "shared_redis", lambda: fake)
+    monkeypatch.setattr(tasks, "NUDGES", held_nudges(tasks))
     patch_task(monkeypatch, app, tasks.process_reaction, lambda args, **kw: sent.append(args[0]))
     with app.app_context():
         incident = db.session.get(Incident, world["incident"])
@@ -520,12 +527,15 @@ def test_one_waiting_task_per_incident_drains_all(app, world, monkeypatch):
                                              from_number="+31699999999", to="+3197010000000",
                                              body="Wie?"))
         db.session.commit()
-    assert sent == [first, stray]  # the second rode along with the first's task
+    assert sent == [stray]  # the inbox's at once; the incident's are asked for by the nudges
+    tasks.NUDGES.flush()
+    assert sent == [stray, first]  # the second rode along with the first's task
     process(app, first)
     with app.app_context():
         assert all(db.session.get(Reaction, i).processed_at for i in (first, second))
         third = ingest.ingest_form(db.session.get(Incident, world["incident"]), QUESTIONS[2], "", "w4")
         db.session.commit()
+    tasks.NUDGES.flush()
     assert sent[-1] == third  # the mark was cleared: the next reaction sends its own task
     # Another worker holds the incident's processing lock: this task leaves the work to it, and
     # the mark to it as well, so the reactions that follow send no task of their own.
@@ -535,6 +545,7 @@ def test_one_waiting_task_per_incident_drains_all(app, world, monkeypatch):
     with app.app_context():
         fourth = ingest.ingest_form(db.session.get(Incident, world["incident"]), QUESTIONS[3], "", "w5")
         db.session.commit()
+    tasks.NUDGES.flush()
     assert sent[-1] == third
     fake.delete(tasks.LOCK_KEY.format(world["incident"]))
     process(app, third)  # as the holder would: it clears the mark before each batch
@@ -549,10 +560,12 @@ def test_a_failed_drain_frees_the_pending_mark(app, world, monkeypatch):
 
     fake, sent = FakeRedis(), []
     monkeypatch.setattr(tasks, "shared_redis", lambda: fake)
+    monkeypatch.setattr(tasks, "NUDGES", held_nudges(tasks))
     patch_task(monkeypatch, app, tasks.process_reaction, lambda args, **kw: sent.append(args[0]))
     with app.app_context():
         first = ingest.ingest_form(db.session.get(Incident, world["incident"]), QUESTIONS[0], "", "f1")
         db.session.commit()
+    tasks.NUDGES.flush()
     assert sent == [first]
 
     def broken(incident_id, news=None):

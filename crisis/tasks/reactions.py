@@ -85,10 +85,10 @@ class _Enqueue:
     (crisis.tasks.nudges).
     """
 
-    def apply_async(self, args, **options) -> None:
+    def apply_async(self, args, **_options) -> None:  # as after_commit calls it, with no options
         reaction_id, incident_id = args
         if incident_id is None or shared_redis() is None:
-            send(process_reaction, reaction_id, **options)
+            send(process_reaction, reaction_id)
         else:
             NUDGES.add(current_app._get_current_object(), incident_id, reaction_id)
 

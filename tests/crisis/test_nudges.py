@@ -4,6 +4,7 @@ import logging
 import os
 import time
 
+import pytest
 from flask import current_app
 
 from crisis.tasks.nudges import Nudges
@@ -53,6 +54,8 @@ def test_an_ask_that_fails_is_logged_and_the_others_are_still_asked(app, caplog)
     assert "could not ask for the processing of incident 1" in caplog.text
 
 
+# Python 3.12+ warns about any fork of a threaded process; the child here only reads and exits.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_forked_child_starts_with_nothing_gathered_and_a_thread_of_its_own(app):
     nudges = Nudges(lambda incident, reaction: None, seconds=3600)
     nudges.add(app, 1, 10)  # gathered in the parent, whose thread is running
